@@ -1,0 +1,166 @@
+//! Diagnostics: errors as data, rendered in exactly one place.
+//!
+//! Every phase reports problems as [`Diagnostic`] values (code, message,
+//! primary span, secondary labels, help). [`render`] turns them into
+//! rustc-style text with `file:line:column` through codespan-reporting. The
+//! library never prints; the CLI decides where text goes and which exit code
+//! follows.
+
+use crate::span::{SourceFile, Span};
+use codespan_reporting::diagnostic as cs;
+use codespan_reporting::files::SimpleFile;
+use codespan_reporting::term;
+
+/// One user-facing problem with the program.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Diagnostic {
+    /// A stable code such as `E0301`; see [`CODES`].
+    pub code: &'static str,
+    pub message: String,
+    /// Where the problem is.
+    pub span: Span,
+    /// The text under the primary span's caret (may be empty).
+    pub span_label: String,
+    /// Other places that explain the problem (the conflicting assignment, ...).
+    pub labels: Vec<Label>,
+    /// One line saying what to do instead.
+    pub help: Option<String>,
+}
+
+/// A secondary place in the source, with a short explanation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Label {
+    pub span: Span,
+    pub message: String,
+}
+
+impl Diagnostic {
+    pub fn error(code: &'static str, span: Span, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            code,
+            message: message.into(),
+            span,
+            span_label: String::new(),
+            labels: Vec::new(),
+            help: None,
+        }
+    }
+
+    /// Sets the text shown under the primary caret.
+    pub fn with_span_label(mut self, text: impl Into<String>) -> Diagnostic {
+        self.span_label = text.into();
+        self
+    }
+
+    pub fn with_label(mut self, span: Span, message: impl Into<String>) -> Diagnostic {
+        self.labels.push(Label { span, message: message.into() });
+        self
+    }
+
+    pub fn with_help(mut self, help: impl Into<String>) -> Diagnostic {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// `file:line:column: error[CODE]: message`, on one line (for logs and tests).
+    pub fn short(&self, file: &SourceFile) -> String {
+        let position = file.line_col(self.span.start);
+        format!("{}:{}: error[{}]: {}", file.name(), position, self.code, self.message)
+    }
+}
+
+/// Renders diagnostics rustc-style, with source snippets. `color` adds ANSI
+/// escapes (the CLI asks for them only when stderr is a terminal).
+pub fn render(diagnostics: &[Diagnostic], file: &SourceFile, color: bool) -> String {
+    let files = SimpleFile::new(file.name(), file.text());
+    let config = term::Config::default();
+    let mut out = String::new();
+    for diagnostic in diagnostics {
+        let converted = to_codespan(diagnostic, file);
+        if color {
+            let mut buffer = term::termcolor::Buffer::ansi();
+            if term::emit_to_write_style(&mut buffer, &config, &files, &converted).is_ok() {
+                out.push_str(&String::from_utf8_lossy(buffer.as_slice()));
+                continue;
+            }
+        }
+        if term::emit_to_string(&mut out, &config, &files, &converted).is_err() {
+            // The spans did not fit the file: fall back to the one-line form.
+            out.push_str(&diagnostic.short(file));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn to_codespan(diagnostic: &Diagnostic, file: &SourceFile) -> cs::Diagnostic<()> {
+    let clamp = |span: Span| {
+        let len = file.text().len();
+        let start = (span.start as usize).min(len);
+        let end = (span.end as usize).clamp(start, len);
+        start..end
+    };
+    let mut labels =
+        vec![cs::Label::primary((), clamp(diagnostic.span)).with_message(&diagnostic.span_label)];
+    labels.extend(
+        diagnostic
+            .labels
+            .iter()
+            .map(|label| cs::Label::secondary((), clamp(label.span)).with_message(&label.message)),
+    );
+    let mut notes = Vec::new();
+    if let Some(help) = &diagnostic.help {
+        notes.push(format!("help: {help}"));
+    }
+    cs::Diagnostic::error()
+        .with_code(diagnostic.code)
+        .with_message(&diagnostic.message)
+        .with_labels(labels)
+        .with_notes(notes)
+}
+
+/// Every diagnostic code, with what it means. Codes are stable: tests and
+/// users match on them.
+pub const CODES: &[(&str, &str)] = &[
+    // Lexical errors.
+    ("E0101", "invalid UTF-8 in the source file"),
+    ("E0102", "a character that cannot start a token"),
+    ("E0103", "a tab in indentation"),
+    ("E0104", "inconsistent dedent"),
+    ("E0105", "malformed number literal"),
+    ("E0106", "string literals are not supported"),
+    ("E0107", "unterminated bracket or unmatched closing bracket"),
+    // Syntax errors.
+    ("E0201", "unexpected token"),
+    ("E0202", "Python construct outside the kern subset"),
+    ("E0203", "nesting too deep"),
+    ("E0204", "invalid assignment target"),
+    ("E0205", "expected an indented block"),
+    // Names and declarations.
+    ("E0301", "unknown name"),
+    ("E0302", "unknown kernel"),
+    ("E0303", "duplicate definition"),
+    ("E0304", "wrong number of arguments"),
+    ("E0305", "unsupported builtin or attribute"),
+    ("E0306", "invalid type annotation"),
+    // Type errors.
+    ("E0401", "incompatible types for one variable"),
+    ("E0402", "operator not defined for these types"),
+    ("E0403", "indexing error"),
+    ("E0404", "argument type mismatch"),
+    ("E0405", "return type mismatch"),
+    ("E0406", "cannot infer a type (recursion without a base case)"),
+    ("E0407", "integer literal out of range"),
+    ("E0408", "signature does not match the annotations"),
+    ("E0409", "not a constant where one is required"),
+    // Parallel loops.
+    ("E0501", "race: write to an outer scalar inside prange"),
+    ("E0502", "race: augmented assignment to a shared array element"),
+    // Runtime errors.
+    ("R0601", "index out of bounds"),
+    ("R0602", "integer division or modulo by zero"),
+    ("R0603", "range step is zero"),
+    ("R0604", "bad array size"),
+    ("R0605", "recursion too deep"),
+    ("R0606", "integer to a negative power"),
+];

@@ -1,0 +1,187 @@
+//! kernjit: a JIT compiler for numeric kernels written in a Python subset.
+//!
+//! Kernels live in `.kern` files (see `grammar/kern.ebnf` and the README's
+//! language reference). A source goes through one pipeline, data flowing one
+//! way:
+//!
+//! ```text
+//! bytes → lexer::lex → parser::parse (ast) → infer::infer (tir) → interp::interpret
+//! ```
+//!
+//! The public surface is [`Module`] (a parsed file), [`Value`] and friends for
+//! arguments and results, and [`Error`], which renders its diagnostics once.
+//!
+//! ```
+//! use kernjit::{Module, Value, Scalar};
+//! let module = Module::parse("demo.kern", b"def add(a, b):\n    return a + b\n").unwrap();
+//! let mut args = [Value::Scalar(Scalar::I64(2)), Value::Scalar(Scalar::F64(0.5))];
+//! let result = module.interpret("add", &mut args).unwrap();
+//! assert_eq!(result, Value::Scalar(Scalar::F64(2.5)));
+//! ```
+
+pub mod ast;
+pub mod diag;
+pub mod infer;
+pub mod interp;
+pub mod lexer;
+pub mod parser;
+pub mod span;
+pub mod tir;
+pub mod types;
+pub mod value;
+
+use std::fmt;
+use std::sync::Arc;
+
+pub use diag::Diagnostic;
+pub use span::{SourceFile, Span};
+pub use types::{ArrayType, ScalarType, Signature, Type};
+pub use value::{ArrayData, Element, RuntimeError, RuntimeErrorKind, Scalar, Value};
+
+/// A parsed `.kern` file whose kernels can be specialised and run.
+#[derive(Clone, Debug)]
+pub struct Module {
+    file: Arc<SourceFile>,
+    ast: Arc<ast::Module>,
+}
+
+impl Module {
+    /// Parses a source file. Syntax errors (all of them, where the parser can
+    /// recover) come back as [`Error::Compile`].
+    pub fn parse(name: &str, source: &[u8]) -> Result<Module, Error> {
+        let (file, bad_utf8) = SourceFile::from_bytes(name, source);
+        let file = Arc::new(file);
+        if let Some(offset) = bad_utf8 {
+            let diagnostic = Diagnostic::error("E0101", Span::new(offset, offset + 1), "invalid UTF-8 in source file")
+                .with_span_label("this byte is not valid UTF-8")
+                .with_help("kern source files must be UTF-8 text");
+            return Err(Error::Compile { file, diagnostics: vec![diagnostic] });
+        }
+        let parsed = parser::parse(&file);
+        if !parsed.diagnostics.is_empty() {
+            return Err(Error::Compile { file, diagnostics: parsed.diagnostics });
+        }
+        Ok(Module { file, ast: Arc::new(parsed.module) })
+    }
+
+    /// Reads and parses a file from disk.
+    pub fn parse_file(path: impl AsRef<std::path::Path>) -> Result<Module, Error> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|error| Error::Io(format!("{}: {error}", path.display())))?;
+        Module::parse(&path.display().to_string(), &bytes)
+    }
+
+    pub fn source(&self) -> &SourceFile {
+        &self.file
+    }
+
+    pub fn ast(&self) -> &ast::Module {
+        &self.ast
+    }
+
+    /// The names of every kernel (top-level function), in source order.
+    pub fn kernel_names(&self) -> Vec<&str> {
+        self.ast.functions.iter().map(|f| f.name.name.as_str()).collect()
+    }
+
+    /// Specialises and type-checks `kernel` for the given argument types.
+    pub fn specialise(&self, kernel: &str, args: &[Type]) -> Result<tir::Program, Error> {
+        infer::infer(&self.ast, kernel, args).map_err(|diagnostics| self.compile_error(diagnostics))
+    }
+
+    /// Type-checks every kernel whose parameters are all annotated (the others
+    /// are generic and are checked per call signature).
+    pub fn check_annotated(&self) -> Result<(), Error> {
+        let mut diagnostics = Vec::new();
+        for function in &self.ast.functions {
+            match infer::annotated_signature(function) {
+                Ok(Some(args)) => {
+                    if let Err(errors) = infer::infer(&self.ast, &function.name.name, &args) {
+                        diagnostics.extend(errors);
+                    }
+                }
+                Ok(None) => {}
+                Err(errors) => diagnostics.extend(errors),
+            }
+        }
+        if diagnostics.is_empty() {
+            Ok(())
+        } else {
+            Err(self.compile_error(diagnostics))
+        }
+    }
+
+    /// Runs `kernel` in the reference interpreter. Array arguments are updated
+    /// in place; scalars are converted to annotated parameter types where the
+    /// kernel has annotations.
+    pub fn interpret(&self, kernel: &str, args: &mut [Value]) -> Result<Value, Error> {
+        let types: Vec<Type> = args.iter().map(Value::ty).collect();
+        let program = self.specialise(kernel, &types)?;
+        let entry = program.entry_function();
+        for (arg, param) in args.iter_mut().zip(&entry.params) {
+            if let (Value::Scalar(value), Type::Scalar(to)) = (&*arg, &entry.local(*param).ty) {
+                *arg = Value::Scalar(value.cast(*to));
+            }
+        }
+        interp::interpret(&program, args).map_err(|error| Error::Runtime { file: self.file.clone(), error })
+    }
+
+    fn compile_error(&self, diagnostics: Vec<Diagnostic>) -> Error {
+        Error::Compile { file: self.file.clone(), diagnostics }
+    }
+}
+
+/// Everything that can go wrong, as data. [`Error::render`] gives the text.
+#[derive(Clone, Debug)]
+pub enum Error {
+    /// Syntax or type errors, all of them.
+    Compile { file: Arc<SourceFile>, diagnostics: Vec<Diagnostic> },
+    /// An error while a kernel ran, with its source position.
+    Runtime { file: Arc<SourceFile>, error: RuntimeError },
+    /// A file could not be read.
+    Io(String),
+}
+
+impl Error {
+    /// The diagnostics, rustc-style; `color` adds ANSI colours.
+    pub fn render(&self, color: bool) -> String {
+        match self {
+            Error::Compile { file, diagnostics } => diag::render(diagnostics, file, color),
+            Error::Runtime { file, error } => diag::render(&[runtime_diagnostic(error, file)], file, color),
+            Error::Io(message) => format!("error: {message}\n"),
+        }
+    }
+
+    /// The diagnostics behind this error (a runtime error gives one).
+    pub fn diagnostics(&self) -> Vec<Diagnostic> {
+        match self {
+            Error::Compile { diagnostics, .. } => diagnostics.clone(),
+            Error::Runtime { file, error } => vec![runtime_diagnostic(error, file)],
+            Error::Io(_) => Vec::new(),
+        }
+    }
+}
+
+/// A runtime error as a diagnostic: the message ends with ` at LINE:COL`.
+fn runtime_diagnostic(error: &RuntimeError, file: &SourceFile) -> Diagnostic {
+    let position = file.line_col(error.span.start);
+    Diagnostic::error(error.kind.code(), error.span, format!("{} at {}", error.kind, position))
+        .with_span_label("runtime error here")
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Compile { file, diagnostics } => {
+                let lines: Vec<String> = diagnostics.iter().map(|d| d.short(file)).collect();
+                f.write_str(&lines.join("\n"))
+            }
+            Error::Runtime { file, error } => {
+                write!(f, "{}: runtime error[{}]: {} at {}", file.name(), error.kind.code(), error.kind, file.line_col(error.span.start))
+            }
+            Error::Io(message) => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for Error {}

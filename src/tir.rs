@@ -1,0 +1,456 @@
+//! The typed IR: one fully specialised, type-checked program.
+//!
+//! Inference produces it; the interpreter (and later the JIT) consume it. Every
+//! expression carries its final [`Type`] and every implicit conversion is an
+//! explicit [`ExprKind::Cast`], so consumers never re-derive promotion rules:
+//! operand types of each node are exactly as documented on the node. A
+//! `Program` that came out of `infer` contains no [`Type::Unknown`].
+//!
+//! Runtime semantics are documented here, on the nodes, and are the contract
+//! the interpreter and the JIT must both honour bit for bit.
+
+use crate::span::Span;
+use crate::types::{ScalarType, Type};
+use crate::value::Scalar;
+
+/// A specialised program: the entry kernel and every function it reaches,
+/// each specialised for one tuple of argument types.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Program {
+    pub functions: Vec<Function>,
+    pub entry: FuncId,
+}
+
+impl Program {
+    pub fn function(&self, id: FuncId) -> &Function {
+        &self.functions[id.0 as usize]
+    }
+
+    pub fn entry_function(&self) -> &Function {
+        self.function(self.entry)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FuncId(pub u32);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LocalId(pub u32);
+
+/// One specialisation of one source function.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Function {
+    /// The source name (several specialisations may share it).
+    pub name: String,
+    /// The parameters, in order; each is a local whose type is the argument type.
+    pub params: Vec<LocalId>,
+    /// Every local variable, including parameters and hidden temporaries
+    /// (whose names start with `$`). A local starts as zero (scalars, tuple
+    /// elements) or as an empty array of its type (every extent 0), so a read
+    /// on a path that skipped the assignment is defined; inference rejects
+    /// names that are never assigned at all.
+    pub locals: Vec<Local>,
+    /// The return type; `Type::None` when the function returns no value.
+    pub ret: Type,
+    pub body: Block,
+    pub span: Span,
+}
+
+impl Function {
+    pub fn local(&self, id: LocalId) -> &Local {
+        &self.locals[id.0 as usize]
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Local {
+    pub name: String,
+    pub ty: Type,
+    /// Where the variable is first defined.
+    pub span: Span,
+}
+
+pub type Block = Vec<Stmt>;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stmt {
+    pub kind: StmtKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum StmtKind {
+    /// `local = value`; `value.ty` equals the local's type. Assigning an array
+    /// binds the local to the same array (no copy), as in Python.
+    Assign { local: LocalId, value: Expr },
+    /// `array[indices] = value`: `array.ty` is an array type of `ndim`
+    /// dimensions, there is one `i64` index per dimension, and `value.ty` is
+    /// the array's dtype. Evaluation order: array, indices left to right,
+    /// value, then the index check (see [`ExprKind::Index`]) and the store.
+    Store { array: Expr, indices: Vec<Expr>, value: Expr, array_name: String },
+    /// `if cond: then else: orelse`; `cond.ty` is `bool`.
+    If { cond: Expr, then: Block, orelse: Block },
+    /// `while cond: body`; `cond.ty` is `bool`.
+    While { cond: Expr, body: Block },
+    /// `for var in range(start, stop, step)` (or `prange`): all three bounds are
+    /// `i64` and evaluated once, in order, before the loop; `var` is an `i64`
+    /// local. A zero step is a `ZeroStep` runtime error at `range_span`. The
+    /// trip count is that of Python's `range` (computed without overflow); on
+    /// trip `t` the variable is set to `start + t * step` (wrapping) before the
+    /// body runs. After the loop the variable keeps its last value.
+    ForRange {
+        var: LocalId,
+        start: Expr,
+        stop: Expr,
+        step: Expr,
+        body: Block,
+        range_span: Span,
+        /// `Some` for `prange`: how the loop may run in parallel.
+        parallel: Option<Parallel>,
+    },
+    Break,
+    Continue,
+    /// `return` / `return value`; `value.ty` equals the function's return type.
+    Return(Option<Expr>),
+    /// An expression evaluated for its effects (a call).
+    Expr(Expr),
+}
+
+/// What a `prange` loop needs to run in parallel with deterministic results.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Parallel {
+    /// The reduction variables (scalars defined before the loop and only
+    /// updated with a reduction operator inside it).
+    pub reductions: Vec<Reduction>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reduction {
+    pub local: LocalId,
+    pub op: ReduceOp,
+}
+
+/// How a reduction variable is updated and how partials combine.
+///
+/// Semantics (the same serially and in parallel): the trip count `n` is cut
+/// into blocks of [`reduction_block_len`]`(n)` trips. Each block starts with
+/// the variable set to [`ReduceOp::identity`] and runs its trips in order; the
+/// block's final value is its partial. Partials are combined with
+/// [`ReduceOp::combine`] in the fixed tree of [`combine_tree`], and the
+/// variable's value before the loop is combined with the tree's result
+/// (`before ⊕ tree`). With no reductions, iterations may run in any order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReduceOp {
+    /// `v += e` and `v -= e` (a block's partial accumulates `-e` for `-=`).
+    Add,
+    /// `v *= e`
+    Mul,
+    /// `v = min(v, e)`
+    Min,
+    /// `v = max(v, e)`
+    Max,
+    /// `v |= e`
+    BitOr,
+    /// `v &= e`
+    BitAnd,
+    /// `v ^= e`
+    BitXor,
+}
+
+impl ReduceOp {
+    /// The neutral starting value of a block's partial.
+    pub fn identity(self, ty: ScalarType) -> Scalar {
+        let int = |value: i128| Scalar::from_i128_wrapping(value, ty);
+        match self {
+            ReduceOp::Add | ReduceOp::BitOr | ReduceOp::BitXor => Scalar::zero(ty),
+            ReduceOp::Mul => int(1),
+            ReduceOp::BitAnd => match ty {
+                ScalarType::Bool => Scalar::Bool(true),
+                _ => int(-1),
+            },
+            ReduceOp::Min | ReduceOp::Max => {
+                let positive = self == ReduceOp::Min;
+                match ty {
+                    ScalarType::F32 => Scalar::F32(if positive { f32::INFINITY } else { f32::NEG_INFINITY }),
+                    ScalarType::F64 => Scalar::F64(if positive { f64::INFINITY } else { f64::NEG_INFINITY }),
+                    _ => {
+                        let (low, high) = ty.int_range();
+                        int(if positive { high } else { low })
+                    }
+                }
+            }
+        }
+    }
+
+    /// Combines two partials (or the initial value and the tree result):
+    /// wrapping `+`/`*` for ints, IEEE `+`/`*` for floats, bitwise ops, and for
+    /// min/max Python's `min(a, b)` = `b if b < a else a` and `max(a, b)` =
+    /// `b if b > a else a`.
+    pub fn combine(self, a: Scalar, b: Scalar) -> Scalar {
+        use Scalar::*;
+        macro_rules! arith {
+            ($int:ident, $float:tt) => {
+                match (a, b) {
+                    (F32(x), F32(y)) => F32(x $float y),
+                    (F64(x), F64(y)) => F64(x $float y),
+                    (Bool(x), Bool(y)) => Bool(((x as u8).$int(y as u8)) != 0),
+                    (I8(x), I8(y)) => I8(x.$int(y)),
+                    (I16(x), I16(y)) => I16(x.$int(y)),
+                    (I32(x), I32(y)) => I32(x.$int(y)),
+                    (I64(x), I64(y)) => I64(x.$int(y)),
+                    (U8(x), U8(y)) => U8(x.$int(y)),
+                    (U16(x), U16(y)) => U16(x.$int(y)),
+                    (U32(x), U32(y)) => U32(x.$int(y)),
+                    (U64(x), U64(y)) => U64(x.$int(y)),
+                    _ => a,
+                }
+            };
+        }
+        match self {
+            ReduceOp::Add => arith!(wrapping_add, +),
+            ReduceOp::Mul => arith!(wrapping_mul, *),
+            ReduceOp::Min | ReduceOp::Max => {
+                let less = |x: Scalar, y: Scalar| match (x, y) {
+                    (F32(x), F32(y)) => x < y,
+                    (F64(x), F64(y)) => x < y,
+                    (x, y) => x.to_i128() < y.to_i128(),
+                };
+                let take_b = if self == ReduceOp::Min { less(b, a) } else { less(a, b) };
+                if take_b {
+                    b
+                } else {
+                    a
+                }
+            }
+            ReduceOp::BitOr | ReduceOp::BitAnd | ReduceOp::BitXor => {
+                let (x, y) = (a.to_i128(), b.to_i128());
+                let bits = match self {
+                    ReduceOp::BitOr => x | y,
+                    ReduceOp::BitAnd => x & y,
+                    _ => x ^ y,
+                };
+                Scalar::from_i128_wrapping(bits, a.ty())
+            }
+        }
+    }
+}
+
+/// The number of trips per reduction block for a loop of `trip_count` trips:
+/// `ceil(trip_count / 1024)`, at least 1. It depends on the trip count only,
+/// never on the number of threads, so results are the same on any machine.
+pub fn reduction_block_len(trip_count: u64) -> u64 {
+    trip_count.div_ceil(1024).max(1)
+}
+
+/// Combines partials in the fixed tree order: a single partial is itself; a
+/// list of `k > 1` partials splits at `k / 2`, and the result is
+/// `combine(tree(left), tree(right))`. Returns `None` for no partials.
+pub fn combine_tree(op: ReduceOp, partials: &[Scalar]) -> Option<Scalar> {
+    match partials.len() {
+        0 => None,
+        1 => Some(partials[0]),
+        k => {
+            let (left, right) = partials.split_at(k / 2);
+            Some(op.combine(combine_tree(op, left)?, combine_tree(op, right)?))
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub ty: Type,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExprKind {
+    /// A constant; `ty` is the constant's dtype.
+    Const(Scalar),
+    Local(LocalId),
+    /// Converts a scalar to `ty` with [`Scalar::cast`].
+    Cast(Box<Expr>),
+    /// `-x` and `~x` keep the operand's type; `not x` takes and gives `bool`.
+    ///
+    /// `Neg`: wrapping for ints, IEEE for floats (never on `bool`).
+    /// `Invert`: bitwise not for ints; logical not for `bool`.
+    Unary(UnaryOp, Box<Expr>),
+    /// Both operands and the result have the same scalar type, except the
+    /// shifts (right operand has the left's type too) — see [`BinaryOp`].
+    Binary(BinaryOp, Box<Expr>, Box<Expr>),
+    /// `x ** n` for a float `x` and a constant int `n`, `|n| <= 64`: exact
+    /// repeated multiplication `((x * x) * x) ...` left to right; `n == 0`
+    /// gives 1; negative `n` gives `1 / (x ** -n)`.
+    Powi(Box<Expr>, i32),
+    /// `a < b <= c ...`: operands are evaluated left to right, lazily (stops
+    /// at the first false comparison, like Python). Each `(op, ty, operand)`
+    /// compares the previous operand and this one after casting both to `ty`.
+    /// The result is `bool`. IEEE comparisons for floats (NaN compares false
+    /// except `!=`).
+    Compare { first: Box<Expr>, rest: Vec<(CmpOp, ScalarType, Expr)> },
+    /// `a and b`: both operands and the result have type `ty`; if `a` is falsy
+    /// (see [`Scalar::is_truthy`]) the result is `a`, else `b` (`b` is not
+    /// evaluated when `a` is falsy).
+    And(Box<Expr>, Box<Expr>),
+    /// `a or b`: if `a` is truthy the result is `a`, else `b`.
+    Or(Box<Expr>, Box<Expr>),
+    /// `then if cond else orelse`; `cond.ty` is `bool`; both arms have `ty`.
+    IfExp { cond: Box<Expr>, then: Box<Expr>, orelse: Box<Expr> },
+    /// Reads one element: `array` has `indices.len()` dimensions, each index
+    /// is `i64`. An index `i < 0` becomes `i + extent`; then `0 <= i < extent`
+    /// must hold, else `IndexOutOfBounds` with `name`, the original indices,
+    /// the axis, the original index and the extent (at this node's span).
+    /// Indices are checked axis 0 first, after all are evaluated.
+    Index { array: Box<Expr>, indices: Vec<Expr>, name: String },
+    /// A view of `array` (`ty` is an array type): one item per leading axis;
+    /// axes beyond `items` are taken whole. `ViewItem::Index` drops its axis
+    /// (checked like [`ExprKind::Index`], axis numbering is the source
+    /// array's); `ViewItem::Range` keeps it, with Python slice clamping (step
+    /// 1): negative bounds count from the end, then clamp to `[0, extent]`, and
+    /// an upper bound below the lower gives length 0. The view aliases the
+    /// array's memory.
+    View { array: Box<Expr>, items: Vec<ViewItem>, name: String },
+    /// A call to another specialised function; arguments have exactly the
+    /// callee's parameter types. Arrays are passed by reference. Calls nested
+    /// deeper than [`crate::value::RECURSION_LIMIT`] fail with
+    /// `RecursionTooDeep` at the call's span.
+    Call { func: FuncId, args: Vec<Expr> },
+    /// A builtin operation; see [`Builtin`] for operand and result types.
+    Builtin { op: Builtin, args: Vec<Expr> },
+    /// A tuple of scalars; `ty` is `Type::Tuple`.
+    Tuple(Vec<Expr>),
+    /// Element `index` of a tuple-typed expression.
+    TupleGet(Box<Expr>, u32),
+    /// A new array of type `ty` (dtype and ndim) and the given shape (one
+    /// `i64` per dimension, evaluated left to right, then `fill`). A negative
+    /// extent, or a total size over [`crate::value::MAX_ARRAY_BYTES`], is a
+    /// `BadArraySize` error. The array is C-contiguous.
+    NewArray { shape: Vec<Expr>, fill: Fill },
+    /// `np.arange(start, stop, step)` as a 1-D array of `ty`'s dtype; the
+    /// three bounds have that dtype (int or float). Length is
+    /// `ceil((stop - start) / step)` clamped at 0 (computed in f64 for floats,
+    /// exactly for ints); element `k` is `start + k * step`. Step zero is a
+    /// `ZeroStep` error; a length over the size limit is `BadArraySize`.
+    Arange { start: Box<Expr>, stop: Box<Expr>, step: Box<Expr> },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ViewItem {
+    Index(Expr),
+    Range { lower: Option<Expr>, upper: Option<Expr> },
+}
+
+/// How a new array is filled.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fill {
+    /// `np.empty`: kern fills with zeros too, so results never depend on garbage.
+    Empty,
+    Zeros,
+    Ones,
+    /// `np.full(shape, value)`; `value.ty` is the array's dtype.
+    Value(Box<Expr>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UnaryOp {
+    Neg,
+    Invert,
+    Not,
+}
+
+/// Binary operators on two operands of the same scalar type `T`, giving `T`.
+///
+/// - `Add Sub Mul`: wrapping for ints (and never on `bool`), IEEE for floats.
+/// - `Div`: floats only (inference casts ints to `f64` first). IEEE.
+/// - `FloorDiv`: ints: Python floor division, wrapping (`MIN // -1 == MIN`);
+///   zero divisor is `DivisionByZero`. Floats: Python's `//`
+///   (`floor(a / b)` computed as Python does via `fmod`; `x // 0.0` is IEEE
+///   `x / 0.0` floored: ±inf or NaN).
+/// - `Mod`: ints: result has the divisor's sign (`-7 % 3 == 2`), `MIN % -1 ==
+///   0`; zero divisor is `DivisionByZero`. Floats: Python's `%` (`fmod`, then
+///   add the divisor if the signs differ and the result is nonzero; a zero
+///   result takes the divisor's sign); `x % 0.0` is NaN.
+/// - `Pow`: ints: exponent ≥ 0 by repeated squaring, wrapping; a negative
+///   exponent is `NegativePower`. Floats: `powf` from the math library.
+/// - `BitAnd BitOr BitXor`: ints and `bool` (logical for `bool`).
+/// - `LShift RShift`: ints. A shift amount that is negative or at least the
+///   bit width gives 0 for `<<` and for `>>` of a non-negative value, and -1
+///   for `>>` of a negative value; otherwise the usual shift (arithmetic
+///   for signed `>>`), wrapping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    FloorDiv,
+    Mod,
+    Pow,
+    BitAnd,
+    BitOr,
+    BitXor,
+    LShift,
+    RShift,
+}
+
+pub use crate::ast::CmpOp;
+
+/// Builtin operations. Unless said otherwise all operands and the result have
+/// one scalar type `T` (the expression's `ty`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Builtin {
+    /// `abs(x)`: wrapping for ints (`abs(MIN) == MIN`), IEEE `fabs` for floats.
+    Abs,
+    /// `min(a, b, ...)`, two or more operands: fold left with
+    /// `acc = x if x < acc else acc` (Python's rule; NaN never replaces).
+    Min,
+    /// `max(a, b, ...)`: fold left with `acc = x if x > acc else acc`.
+    Max,
+    /// `round(x)` of a float `x`: round half to even, giving `ty` = `i64`
+    /// (saturating, NaN gives 0). On an int operand it is the identity.
+    Round,
+    // Float math, `T` is `f32` or `f64`; `f32` uses the `f32` library routine.
+    Sqrt,
+    Exp,
+    Log,
+    Log2,
+    Log10,
+    Log1p,
+    Expm1,
+    Sin,
+    Cos,
+    Tan,
+    Asin,
+    Acos,
+    Atan,
+    Sinh,
+    Cosh,
+    Tanh,
+    /// Float result (`np.floor`); `math.floor` is `Cast(Floor)` to `i64`.
+    Floor,
+    Ceil,
+    Trunc,
+    Erf,
+    Erfc,
+    /// The gamma function Γ(x).
+    Gamma,
+    /// ln|Γ(x)|.
+    Lgamma,
+    /// Two float operands.
+    Atan2,
+    Hypot,
+    Copysign,
+    /// C `fmod` (sign of the dividend).
+    Fmod,
+    /// C `pow`.
+    Powf,
+    /// One float operand, `bool` result.
+    IsNan,
+    IsInf,
+    IsFinite,
+    /// The extent of axis `k` of the array operand, as `i64` (`a.shape[k]`,
+    /// `len(a)` is axis 0).
+    Shape(u8),
+    /// The number of elements of the array operand, as `i64`.
+    Size,
+}
