@@ -454,3 +454,141 @@ pub enum Builtin {
     /// The number of elements of the array operand, as `i64`.
     Size,
 }
+
+/// Lists every expression of every function with its type, one per line, in
+/// evaluation order: `  3:12  a + b  : f64`. Implicit conversions show as
+/// `as T`. Used by the type-inference tests and `kernjit dump --stage typed`.
+pub fn expression_types(program: &Program, file: &crate::span::SourceFile) -> String {
+    let mut out = String::new();
+    for function in &program.functions {
+        let params: Vec<String> = function
+            .params
+            .iter()
+            .map(|id| format!("{}: {}", function.local(*id).name, function.local(*id).ty))
+            .collect();
+        out.push_str(&format!("def {}({}) -> {}\n", function.name, params.join(", "), function.ret));
+        let mut locals: Vec<String> = function
+            .locals
+            .iter()
+            .skip(function.params.len())
+            .filter(|local| !local.name.starts_with('$'))
+            .map(|local| format!("{}: {}", local.name, local.ty))
+            .collect();
+        locals.sort();
+        if !locals.is_empty() {
+            out.push_str(&format!("  locals {}\n", locals.join(", ")));
+        }
+        let mut lister = Lister { file, out: &mut out };
+        lister.block(&function.body);
+    }
+    out
+}
+
+struct Lister<'f, 'o> {
+    file: &'f crate::span::SourceFile,
+    out: &'o mut String,
+}
+
+impl Lister<'_, '_> {
+    fn block(&mut self, block: &Block) {
+        for stmt in block {
+            match &stmt.kind {
+                StmtKind::Assign { value, .. } => self.expr(value),
+                StmtKind::Store { array, indices, value, .. } => {
+                    self.expr(array);
+                    indices.iter().for_each(|e| self.expr(e));
+                    self.expr(value);
+                }
+                StmtKind::If { cond, then, orelse } => {
+                    self.expr(cond);
+                    self.block(then);
+                    self.block(orelse);
+                }
+                StmtKind::While { cond, body } => {
+                    self.expr(cond);
+                    self.block(body);
+                }
+                StmtKind::ForRange { start, stop, step, body, parallel, .. } => {
+                    if let Some(parallel) = parallel {
+                        let reductions: Vec<String> = parallel.reductions.iter().map(|r| format!("{:?}", r.op)).collect();
+                        let position = self.file.line_col(stmt.span.start);
+                        self.out.push_str(&format!("  {position}  prange reductions [{}]\n", reductions.join(", ")));
+                    }
+                    self.expr(start);
+                    self.expr(stop);
+                    self.expr(step);
+                    self.block(body);
+                }
+                StmtKind::Return(Some(value)) | StmtKind::Expr(value) => self.expr(value),
+                StmtKind::Return(None) | StmtKind::Break | StmtKind::Continue => {}
+            }
+        }
+    }
+
+    fn expr(&mut self, expr: &Expr) {
+        let snippet: String = self.file.snippet(expr.span).split_whitespace().collect::<Vec<_>>().join(" ");
+        let snippet = if snippet.chars().count() > 48 { format!("{}...", snippet.chars().take(45).collect::<String>()) } else { snippet };
+        let position = self.file.line_col(expr.span.start);
+        let marker = if matches!(expr.kind, ExprKind::Cast(_)) || self.is_folded_cast(expr) { " as" } else { "" };
+        self.out.push_str(&format!("  {position}  {snippet}  :{marker} {}\n", expr.ty));
+        match &expr.kind {
+            ExprKind::Const(_) | ExprKind::Local(_) => {}
+            ExprKind::Cast(inner) | ExprKind::Unary(_, inner) | ExprKind::Powi(inner, _) | ExprKind::TupleGet(inner, _) => {
+                if !matches!(expr.kind, ExprKind::TupleGet(..)) || inner.span != expr.span {
+                    self.expr(inner)
+                }
+            }
+            ExprKind::Binary(_, a, b) | ExprKind::And(a, b) | ExprKind::Or(a, b) => {
+                self.expr(a);
+                self.expr(b);
+            }
+            ExprKind::Compare { first, rest } => {
+                self.expr(first);
+                rest.iter().for_each(|(_, _, e)| self.expr(e));
+            }
+            ExprKind::IfExp { cond, then, orelse } => {
+                self.expr(cond);
+                self.expr(then);
+                self.expr(orelse);
+            }
+            ExprKind::Index { array, indices, .. } => {
+                self.expr(array);
+                indices.iter().for_each(|e| self.expr(e));
+            }
+            ExprKind::View { array, items, .. } => {
+                self.expr(array);
+                for item in items {
+                    match item {
+                        ViewItem::Index(e) => self.expr(e),
+                        ViewItem::Range { lower, upper } => {
+                            lower.iter().chain(upper.iter()).for_each(|e| self.expr(e));
+                        }
+                    }
+                }
+            }
+            ExprKind::Call { args, .. } | ExprKind::Builtin { args, .. } | ExprKind::Tuple(args) => {
+                args.iter().for_each(|e| self.expr(e));
+            }
+            ExprKind::NewArray { shape, fill } => {
+                shape.iter().for_each(|e| self.expr(e));
+                if let Fill::Value(value) = fill {
+                    self.expr(value);
+                }
+            }
+            ExprKind::Arange { start, stop, step } => {
+                self.expr(start);
+                self.expr(stop);
+                self.expr(step);
+            }
+        }
+    }
+
+    /// A literal converted at compile time (`2` used as `f32`).
+    fn is_folded_cast(&self, expr: &Expr) -> bool {
+        let ExprKind::Const(value) = expr.kind else { return false };
+        let text = self.file.snippet(expr.span).trim();
+        let looks_float = text.contains('.') || text.contains('e') || text.contains('E') || text == "inf" || text == "nan";
+        let looks_int = !text.is_empty() && text.chars().all(|c| c.is_ascii_digit() || c == '_' || c == '-');
+        (value.ty().is_float() && looks_int) || (!value.ty().is_float() && looks_float) || (value.ty() != crate::types::ScalarType::I64 && looks_int && !value.ty().is_float())
+    }
+}

@@ -7,12 +7,17 @@ Usage:
 
 The .kern source is exec'd as Python with `prange = range` injected (plus a
 stub `numba` module, bare math names and i64(...)-style casts, so any valid
-kern file runs).  Arguments use the `kernjit run` syntax:
+kern file runs).  Plain Python floats stored in variables, returned or passed
+as parameters are made np.float64 so that f32 data meets f64 variables the
+way it does in kern/Numba (see _ConcreteFloats).  Arguments use the `kernjit run` syntax:
 
     2.5  7  -3  true  false          f64, i64, i64, bool, bool
     i32:7  f32:2.5  u8:3  bool:1     typed scalars
     zeros(d0, ...)  ones(d0, ...)  full(d0, ..., v)  arange(d0, ...)
     rand(d0, ...)  randn(d0, ...)    arrays, each with an optional :dtype
+                                     (v may be typed: full(3, i32:7))
+    @data.npy                        an array file (relative to the .kern
+                                     file's directory in --all-runs mode)
 
 Random arrays come from one splitmix64 generator per run (seed 42 unless
 --seed is given), consumed left to right, each array filled in C order.
@@ -21,6 +26,7 @@ One JSON object is printed per run:
     {"kernel": K, "result": R, "args": [{"index", "dtype", "shape", "sum"}...]}
 """
 
+import ast
 import json
 import math
 import os
@@ -87,22 +93,22 @@ class SplitMix64:
 
 
 def split_top_level(text):
-    """Split on commas that are not inside parentheses."""
+    """Split on commas that are not inside () or []; parts are trimmed."""
     parts, depth, cur = [], 0, []
     for ch in text:
-        if ch == "(":
+        if ch in "([":
             depth += 1
-        elif ch == ")":
+        elif ch in ")]":
             depth -= 1
             if depth < 0:
-                raise KernError("unbalanced ')' in %r" % text)
+                raise KernError("unbalanced %r in %r" % (ch, text))
         if ch == "," and depth == 0:
             parts.append("".join(cur).strip())
             cur = []
         else:
             cur.append(ch)
     if depth != 0:
-        raise KernError("unbalanced '(' in %r" % text)
+        raise KernError("unbalanced '(' or '[' in %r" % text)
     last = "".join(cur).strip()
     if last or parts:
         parts.append(last)
@@ -129,22 +135,50 @@ def parse_number(text):
         raise KernError("bad number %r" % text) from None
 
 
-def cast_scalar(value, dtype_name):
+def cast_scalar(value, dtype_name, strict=True):
+    """A literal (Python bool/int/float or a numpy scalar from `i32:7`) as a
+    numpy scalar of dtype_name.  Ints must fit an int dtype; floats going to
+    an int dtype truncate toward zero (strict: must be finite and in range,
+    otherwise cast like astype)."""
     if dtype_name not in DTYPES:
         raise KernError("unknown dtype %r" % dtype_name)
+    t = DTYPES[dtype_name]
     if dtype_name == "bool":
         return np.bool_(bool(value))
-    t = DTYPES[dtype_name]
+    if isinstance(value, np.generic):  # a typed literal: numpy cast
+        return np.array([value]).astype(t)[0]
+    if isinstance(value, bool):
+        value = int(value)
     if np.issubdtype(t, np.integer):
         if isinstance(value, float):
+            if not strict:
+                return np.array([value], dtype=np.float64).astype(t)[0]
             if not math.isfinite(value):
-                raise KernError("cannot cast %r to %s" % (value, dtype_name))
+                raise KernError("cannot convert %r to %s" % (value, dtype_name))
             value = int(value)  # truncates toward zero
         info = np.iinfo(t)
-        if not info.min <= int(value) <= info.max:
-            raise KernError("%r out of range for %s" % (value, dtype_name))
-        return t(int(value))
+        if not info.min <= value <= info.max:
+            raise KernError("%r is out of range for %s (%d to %d)" % (value, dtype_name, info.min, info.max))
+        return t(value)
     return t(float(value))
+
+
+def parse_literal(text):
+    """A plain number, true/false, or a typed scalar `i32:7` (numpy scalar)."""
+    m = re.fullmatch(r"\s*(\w+)\s*:\s*(.*?)\s*", text)
+    if m:
+        if m.group(1) not in DTYPES:
+            raise KernError("%r is not a dtype (accepted: %s)" % (m.group(1), ", ".join(DTYPES)))
+        return cast_scalar(parse_number(m.group(2)), m.group(1))
+    return parse_number(text)
+
+
+def literal_dtype(v):
+    if isinstance(v, np.generic):
+        return DTYPE_NAMES[v.dtype]
+    if isinstance(v, bool):
+        return "bool"
+    return "i64" if isinstance(v, int) else "f64"
 
 
 GEN_RE = re.compile(r"^(zeros|ones|full|arange|rand|randn)\s*\((.*)\)\s*(?::\s*(\w+))?$", re.S)
@@ -173,18 +207,12 @@ def make_array(text, rng):
     if kind == "full":
         if len(parts) < 2:
             raise KernError("full needs dimensions and a fill value: %r" % text)
-        fill = parse_number(parts[-1])
+        fill = parse_literal(parts[-1])
         dims = parse_dims(parts[:-1], text)
         if dtype_name is None:
-            dtype_name = "bool" if isinstance(fill, bool) else ("i64" if isinstance(fill, int) else "f64")
-        count = int(np.prod(dims))
-        if dtype_name == "bool":
-            data = np.full(count, bool(fill), dtype=np.bool_)
-        elif isinstance(fill, float) and np.issubdtype(DTYPES[dtype_name], np.integer):
-            data = np.full(count, fill, dtype=np.float64).astype(DTYPES[dtype_name])
-        else:
-            data = np.full(count, fill, dtype=DTYPES[dtype_name])
-        return data.reshape(dims)
+            dtype_name = literal_dtype(fill)
+        value = cast_scalar(fill, dtype_name, strict=False)
+        return np.full(dims, value, dtype=DTYPES[dtype_name])
     dims = parse_dims(parts, text)
     count = int(np.prod(dims))
     if kind == "zeros":
@@ -205,29 +233,150 @@ def make_array(text, rng):
     return np.ascontiguousarray(data.astype(DTYPES[dtype_name])).reshape(dims)
 
 
-def make_arg(text, rng):
+def load_npy(path, base_dir):
+    full = os.path.join(base_dir, path)
+    try:
+        arr = np.load(full, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise KernError("cannot read %s: %s" % (full, e))
+    if arr.dtype not in DTYPE_NAMES:
+        raise KernError("%s: dtype %s is not supported" % (full, arr.dtype))
+    if not 1 <= arr.ndim <= 3:
+        raise KernError("%s: arrays have 1 to 3 dimensions, got %d" % (full, arr.ndim))
+    return np.array(arr)  # writable, owned
+
+
+def make_arg(text, rng, base_dir="."):
     t = text.strip()
+    if not t:
+        raise KernError("empty argument")
+    if t.startswith("@"):
+        if not t[1:].strip():
+            raise KernError("'@' must be followed by the path of an .npy file")
+        return load_npy(t[1:].strip(), base_dir)
     if GEN_RE.match(t):
         return make_array(t, rng)
-    m = re.fullmatch(r"(\w+)\s*:\s*(\S+)", t)
-    if m and m.group(1) in DTYPES:
-        return cast_scalar(parse_number(m.group(2)), m.group(1))
-    v = parse_number(t)
-    if isinstance(v, bool):
-        return np.bool_(v)
-    if isinstance(v, int):
-        return cast_scalar(v, "i64")
-    return np.float64(v)
+    v = parse_literal(t)
+    if isinstance(v, np.generic):
+        return v
+    return cast_scalar(v, literal_dtype(v))
 
 
 # ----------------------------------------------------------------------------
 # loading a .kern file
 
 
+# numpy spellings of the math functions, used when math.* raises
+_NP_FALLBACK = {
+    "asin": "arcsin", "acos": "arccos", "atan": "arctan", "atan2": "arctan2", "pow": "power",
+}
+
+
+def _ieee(name):
+    """math.NAME, but returning inf/nan like IEEE/compiled code instead of
+    raising ValueError/OverflowError (e.g. sqrt(-1) -> nan, exp(1000) -> inf)."""
+    fn = getattr(math, name)
+    npfn = getattr(np, _NP_FALLBACK.get(name, name), None)
+
+    def wrapped(*args):
+        try:
+            return fn(*args)
+        except (ValueError, OverflowError):
+            fargs = [np.float64(a) for a in args]
+            if name in ("floor", "ceil", "trunc"):
+                return fargs[0]  # nan/inf cannot become an int
+            if name == "gamma":
+                x = fargs[0]
+                if x == math.floor(x) and x <= 0:
+                    return np.float64(math.nan)
+                return np.float64(math.inf)
+            if name == "lgamma":
+                return np.float64(math.inf)
+            if npfn is None:
+                return np.float64(math.nan)
+            with np.errstate(all="ignore"):
+                return np.float64(npfn(*fargs))
+
+    wrapped.__name__ = name
+    return wrapped
+
+
+def _ieee_math_module():
+    mod = types.ModuleType("math")
+    for name in dir(math):
+        if not name.startswith("_"):
+            setattr(mod, name, getattr(math, name))
+    for name in MATH_NAMES:
+        if callable(getattr(math, name)) and name not in ("isnan", "isinf", "isfinite", "copysign", "fabs"):
+            setattr(mod, name, _ieee(name))
+    return mod
+
+
+_KERN_MATH = _ieee_math_module()
+
+
 def _njit(*args, **kwargs):
     if len(args) == 1 and callable(args[0]) and not kwargs:
         return args[0]
     return lambda f: f
+
+
+def _kf(v):
+    """Give a runtime Python float the concrete f64 type a kern variable has."""
+    if type(v) is float:
+        return np.float64(v)
+    if type(v) is tuple:
+        return tuple(_kf(x) for x in v)
+    return v
+
+
+class _ConcreteFloats(ast.NodeTransformer):
+    """Make CPython follow kern's typing of float *variables*.
+
+    In kern (as in Numba) only a literal is "weak" (NEP 50): `s = 0.0` makes
+    `s` an f64 variable, so `s += x_f32 * y_f32` accumulates in f64.  In
+    CPython `s` stays a weak Python float and the sum silently becomes f32.
+    We wrap every value that is stored in a variable, returned, or received
+    as a parameter with _kf, which turns a plain Python float into np.float64
+    (literals inside expressions stay weak, as in kern)."""
+
+    def _wrap(self, node):
+        call = ast.Call(func=ast.Name(id="__kern_f64", ctx=ast.Load()), args=[node], keywords=[])
+        return ast.copy_location(call, node)
+
+    def visit_Assign(self, node):
+        self.generic_visit(node)
+        node.value = self._wrap(node.value)
+        return node
+
+    def visit_AnnAssign(self, node):
+        self.generic_visit(node)
+        if node.value is not None:
+            node.value = self._wrap(node.value)
+        return node
+
+    def visit_Return(self, node):
+        self.generic_visit(node)
+        if node.value is not None:
+            node.value = self._wrap(node.value)
+        return node
+
+    def visit_FunctionDef(self, node):
+        self.generic_visit(node)
+        prologue = []
+        for a in node.args.args:
+            stmt = ast.Assign(
+                targets=[ast.Name(id=a.arg, ctx=ast.Store())],
+                value=self._wrap(ast.Name(id=a.arg, ctx=ast.Load())),
+            )
+            prologue.append(ast.copy_location(stmt, node))
+        body = node.body
+        # keep a docstring first
+        if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant):
+            node.body = body[:1] + prologue + body[1:]
+        else:
+            node.body = prologue + body
+        return node
 
 
 def load_kern(path):
@@ -240,9 +389,9 @@ def load_kern(path):
     for name in ("njit", "jit", "vectorize", "generated_jit"):
         setattr(fake_numba, name, _njit)
     fake_numba.prange = range
-    env = {"__name__": "kern", "__file__": path, "prange": range}
+    env = {"__name__": "kern", "__file__": path, "prange": range, "__kern_f64": _kf}
     for name in MATH_NAMES:
-        env[name] = getattr(math, name)
+        env[name] = getattr(_KERN_MATH, name)
     for name, t in DTYPES.items():
         if name != "bool":
             env[name] = t
@@ -251,7 +400,10 @@ def load_kern(path):
     saved = sys.modules.get("numba")
     sys.modules["numba"] = fake_numba
     try:
-        code = compile(source, path, "exec", flags=__future__.annotations.compiler_flag, dont_inherit=True)
+        tree = compile(source, path, "exec", flags=ast.PyCF_ONLY_AST | __future__.annotations.compiler_flag,
+                       dont_inherit=True)
+        tree = ast.fix_missing_locations(_ConcreteFloats().visit(tree))
+        code = compile(tree, path, "exec", flags=__future__.annotations.compiler_flag, dont_inherit=True)
         exec(code, env)
     except SyntaxError as e:
         raise KernError("%s:%s: syntax error: %s" % (path, e.lineno, e.msg))
@@ -261,6 +413,8 @@ def load_kern(path):
         else:
             sys.modules["numba"] = saved
     env["prange"] = range  # in case the file imported it
+    if env.get("math") is math:
+        env["math"] = _KERN_MATH  # domain errors give nan/inf, as compiled
     return source, env
 
 
@@ -328,12 +482,12 @@ def result_json(r):
     return scalar_json(r)
 
 
-def run_one(env, kernel, arg_texts, seed):
+def run_one(env, kernel, arg_texts, seed, base_dir="."):
     fn = env.get(kernel)
     if not isinstance(fn, types.FunctionType):
         raise KernError("no kernel named %r" % kernel)
     rng = SplitMix64(seed)
-    args = [make_arg(a, rng) for a in arg_texts]
+    args = [make_arg(a, rng, base_dir) for a in arg_texts]
     try:
         result = fn(*args)
     except Exception as e:  # report the kernel's own failure
@@ -378,12 +532,13 @@ def main(argv):
             raise KernError("%s: no '# run:' lines" % rest[1])
         for lineno, kernel, args in runs:
             try:
-                print(run_one(env, kernel, args, seed), flush=True)
+                print(run_one(env, kernel, args, seed, os.path.dirname(rest[1]) or "."), flush=True)
             except KernError as e:
                 raise KernError("%s:%d: %s" % (rest[1], lineno, e))
         return
     if len(rest) < 2:
-        raise KernError(__doc__.strip().splitlines()[2].strip())
+        raise KernError("usage: run_kern.py FILE.kern KERNEL ARG... [--seed N]\n"
+                        "       run_kern.py --all-runs FILE.kern [--seed N]")
     _, env = load_kern(rest[0])
     print(run_one(env, rest[1], rest[2:], seed))
 
@@ -394,4 +549,7 @@ if __name__ == "__main__":
         main(sys.argv[1:])
     except KernError as e:
         print("run_kern: error: %s" % e, file=sys.stderr)
+        sys.exit(1)
+    except Exception as e:  # anything unexpected is still a clean failure
+        print("run_kern: error: %s: %s" % (type(e).__name__, e), file=sys.stderr)
         sys.exit(1)
