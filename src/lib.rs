@@ -20,10 +20,12 @@
 //! ```
 
 pub mod ast;
+pub mod cli_args;
 pub mod diag;
 pub mod infer;
 pub mod interp;
 pub mod lexer;
+pub mod mathlib;
 pub mod parser;
 pub mod span;
 pub mod tir;

@@ -1,1 +1,536 @@
-fn main() {}
+//! The `kernjit` command line: `kernjit check FILE` type-checks a `.kern`
+//! file, `kernjit run FILE KERNEL ARGS...` calls one kernel and prints its
+//! result and a summary of every array argument.
+//!
+//! This is the only place that prints diagnostics and picks exit codes: 0 on
+//! success, 1 for a user error (a syntax, type or runtime error in the
+//! kernel, a bad argument, a missing file), 2 for a usage error (reported by
+//! clap). It must not panic on any input: every failure is a `Failure` value
+//! that `main` turns into text on stderr and an exit code.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use kernjit::cli_args::{self, ArgSpec};
+use kernjit::types::{self, Signature};
+use kernjit::{ArrayData, Error, Module, Scalar, Type, Value};
+use serde_json::json;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+const CHECK_EXAMPLES: &str = "\
+Examples:
+  kernjit check kernels/kepler.kern
+  kernjit check stencil.kern --sig 'blur(f64[:, :], f64[:, :])' --sig 'blur(f32[:, :], f32[:, :])'
+
+Every kernel whose parameters are all annotated is checked, then every --sig,
+then every `# run: kernel(ARGS...)` comment line in the file.";
+
+const RUN_EXAMPLES: &str = "\
+Examples:
+  kernjit run kernels/kepler.kern eccentric_anomaly_grid 'randn(40)' 'rand(9)' 1e-12 50 'zeros(40, 9)'
+  kernjit run sum.kern total 'rand(1000):f32' --json
+  kernjit run scale.kern scale @input.npy -1.5 -o out/
+
+Argument syntax:
+  2.5  7  -3  true  false        f64, i64, i64, bool, bool
+  i32:7  f32:2.5  u8:3  bool:1   typed scalars
+  @data.npy                      an array from an .npy file
+  zeros(d0, ...)  ones(...)  full(d0, ..., v)  arange(...)  rand(...)  randn(...)
+                                 generated arrays (1 to 3 dimensions), each with an
+                                 optional :dtype suffix, as in rand(64, 64):f32
+
+rand and randn draw from one splitmix64 stream seeded by --seed, consumed left to
+right, so a run is reproducible (and matches tests/cpython/run_kern.py).";
+
+/// A JIT compiler for numeric kernels written in a Python subset.
+#[derive(Parser, Debug)]
+#[command(name = "kernjit", version, about, propagate_version = true)]
+struct Cli {
+    /// When to colour diagnostics on stderr.
+    #[arg(long, value_enum, global = true, default_value_t = ColorWhen::Auto, value_name = "WHEN")]
+    color: ColorWhen,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ColorWhen {
+    /// Colour when stderr is a terminal (and NO_COLOR is not set).
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Parse and type-check a .kern file: annotated kernels, --sig signatures
+    /// and `# run:` lines.
+    #[command(after_help = CHECK_EXAMPLES)]
+    Check(CheckArgs),
+    /// Run one kernel on the given arguments and summarise the result.
+    #[command(after_help = RUN_EXAMPLES)]
+    Run(RunArgs),
+}
+
+#[derive(Args, Debug)]
+struct CheckArgs {
+    /// The .kern file.
+    file: PathBuf,
+    /// Also check this signature, written `kernel(f64, f64[:])`. Repeatable.
+    #[arg(long = "sig", value_name = "SIGNATURE")]
+    signatures: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// The .kern file.
+    file: PathBuf,
+    /// The kernel (top-level function) to call.
+    kernel: String,
+    /// The kernel's arguments (see the syntax below).
+    #[arg(value_name = "ARG", allow_negative_numbers = true)]
+    args: Vec<String>,
+    /// Run in the reference interpreter (currently the only engine).
+    #[arg(long)]
+    interp: bool,
+    /// Seed of the random generators rand(...) and randn(...).
+    #[arg(long, default_value_t = 42, value_name = "N")]
+    seed: u64,
+    /// Print one JSON object instead of the human summary.
+    #[arg(long)]
+    json: bool,
+    /// Write every array argument (after the call) as DIR/argN.npy and an array
+    /// result as DIR/result.npy.
+    #[arg(short = 'o', long = "output-dir", value_name = "DIR")]
+    output_dir: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse_from(protect_negative_numbers(std::env::args_os().collect())) {
+        Ok(cli) => cli,
+        Err(error) => {
+            // Help and version go to stdout with exit 0; usage errors exit 2.
+            let _ = error.print();
+            return ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2));
+        }
+    };
+    let color = use_color(cli.color);
+    let result = match cli.command {
+        Command::Check(args) => check(&args, color),
+        Command::Run(args) => run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            failure.report(color);
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Makes every negative scalar among `run`'s arguments unmistakable for clap.
+///
+/// clap takes `-1.5` and `-2` as values, but `-1e-3`, `-0x10` or `-inf` would
+/// look like short flags; such a token is rewritten to its typed form
+/// (`f64:-1e-3`), which means the same argument. Option values (`--seed -1`)
+/// and everything after `--` are left alone.
+fn protect_negative_numbers(argv: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    const OPTIONS_WITH_VALUES: [&str; 4] = ["--seed", "-o", "--output-dir", "--color"];
+    let mut in_run = false;
+    let mut after_separator = false;
+    let mut previous_takes_value = false;
+    let mut rewritten = Vec::with_capacity(argv.len());
+    for (position, token) in argv.into_iter().enumerate() {
+        let text = token.to_str().unwrap_or("");
+        after_separator |= text == "--";
+        let mut replacement = None;
+        if in_run && !after_separator && !previous_takes_value && text.starts_with('-') && !text.starts_with("--") {
+            if let Ok(ArgSpec::Scalar(scalar)) = cli_args::parse_arg(text) {
+                replacement = Some(std::ffi::OsString::from(format!("{}:{text}", scalar.ty())));
+            }
+        }
+        in_run |= position > 0 && text == "run";
+        previous_takes_value = OPTIONS_WITH_VALUES.contains(&text);
+        rewritten.push(replacement.unwrap_or(token));
+    }
+    rewritten
+}
+
+// ---------------------------------------------------------------------------
+// Failures
+
+/// Why a command failed (always exit code 1).
+#[derive(Debug)]
+enum Failure {
+    /// A library error with its diagnostics.
+    Kern(Error),
+    /// A one-line message, printed as `error: MESSAGE`.
+    Message(String),
+    /// Everything was already printed (`check` reports all its errors).
+    Reported,
+}
+
+impl Failure {
+    fn report(&self, color: bool) {
+        match self {
+            Failure::Kern(error) => write_stderr(&error.render(color)),
+            Failure::Message(message) => write_stderr(&error_line(message, color)),
+            Failure::Reported => {}
+        }
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Failure {
+        Failure::Kern(error)
+    }
+}
+
+/// `error: MESSAGE` with a newline, the word `error` in bold red when colour
+/// is on (as the rendered diagnostics have it).
+fn error_line(message: &str, color: bool) -> String {
+    if color {
+        format!("\x1b[1m\x1b[38;5;9merror\x1b[0m\x1b[1m: {message}\x1b[0m\n")
+    } else {
+        format!("error: {message}\n")
+    }
+}
+
+fn use_color(when: ColorWhen) -> bool {
+    match when {
+        ColorWhen::Always => true,
+        ColorWhen::Never => false,
+        ColorWhen::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+    }
+}
+
+/// Writes to stderr, ignoring failures (there is nowhere left to report them).
+fn write_stderr(text: &str) {
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
+/// Writes the command's output to stdout. A closed pipe (`| head`) is not an
+/// error; any other write failure is.
+fn write_stdout(text: &str) -> Result<(), Failure> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(error) => Err(Failure::Message(format!("cannot write to stdout: {error}"))),
+    }
+}
+
+/// The error for a kernel name the module does not define.
+fn unknown_kernel(module: &Module, file: &Path, kernel: &str) -> String {
+    let names = module.kernel_names();
+    let known = if names.is_empty() { "it defines no kernels".to_string() } else { format!("kernels: {}", names.join(", ")) };
+    format!("no kernel named `{kernel}` in {} ({known})", file.display())
+}
+
+// ---------------------------------------------------------------------------
+// check
+
+fn check(args: &CheckArgs, color: bool) -> Result<(), Failure> {
+    let module = Module::parse_file(&args.file)?;
+    let mut failed = false;
+    let mut report = |failure: Failure, note: Option<String>| {
+        failure.report(color);
+        if let Some(note) = note {
+            write_stderr(&format!("note: {note}\n"));
+        }
+        failed = true;
+    };
+
+    let mut signatures_checked = 0;
+    signatures_checked += module
+        .ast()
+        .functions
+        .iter()
+        .filter(|function| matches!(kernjit::infer::annotated_signature(function), Ok(Some(_))))
+        .count();
+    if let Err(error) = module.check_annotated() {
+        report(error.into(), None);
+    }
+
+    for text in &args.signatures {
+        let note = Some(format!("while checking --sig '{text}'"));
+        let signature = match types::parse_signature(text) {
+            Ok(signature) => signature,
+            Err(message) => {
+                report(Failure::Message(format!("--sig '{text}': {message}")), None);
+                continue;
+            }
+        };
+        if !module.kernel_names().contains(&signature.kernel.as_str()) {
+            report(Failure::Message(format!("--sig '{text}': {}", unknown_kernel(&module, &args.file, &signature.kernel))), None);
+            continue;
+        }
+        signatures_checked += 1;
+        if let Err(error) = module.specialise(&signature.kernel, &signature.args) {
+            report(error.into(), note);
+        }
+    }
+
+    let source = module.source().text().to_string();
+    let base_dir = args.file.parent().unwrap_or(Path::new("")).to_path_buf();
+    for (line, call) in cli_args::run_lines(&source) {
+        let place = format!("{}:{line}", args.file.display());
+        match run_line_types(&module, &args.file, &call, &base_dir) {
+            Ok((kernel, arg_types)) => {
+                signatures_checked += 1;
+                if let Err(error) = module.specialise(&kernel, &arg_types) {
+                    let signature = Signature { kernel, args: arg_types };
+                    report(error.into(), Some(format!("while checking the run line at {place}: {call} (signature {signature})")));
+                }
+            }
+            Err(message) => report(Failure::Message(format!("{place}: run line `{call}`: {message}")), None),
+        }
+    }
+
+    if failed {
+        return Err(Failure::Reported);
+    }
+    let kernels = module.kernel_names().len();
+    write_stdout(&format!(
+        "ok: {} ({kernels} {}, {signatures_checked} {} checked)\n",
+        args.file.display(),
+        plural(kernels, "kernel"),
+        plural(signatures_checked, "signature")
+    ))
+}
+
+/// The kernel and argument types of one `# run:` line, without allocating
+/// its arrays.
+fn run_line_types(module: &Module, file: &Path, call: &str, base_dir: &Path) -> Result<(String, Vec<Type>), String> {
+    let (kernel, arg_texts) = cli_args::parse_call(call)?;
+    if !module.kernel_names().contains(&kernel.as_str()) {
+        return Err(unknown_kernel(module, file, &kernel));
+    }
+    let mut arg_types = Vec::with_capacity(arg_texts.len());
+    for (index, text) in arg_texts.iter().enumerate() {
+        let ty = cli_args::parse_arg(text)
+            .and_then(|spec| spec.ty(base_dir))
+            .map_err(|message| format!("argument {index}: {message}"))?;
+        arg_types.push(ty);
+    }
+    Ok((kernel, arg_types))
+}
+
+fn plural(count: usize, noun: &str) -> String {
+    if count == 1 {
+        noun.to_string()
+    } else {
+        format!("{noun}s")
+    }
+}
+
+// ---------------------------------------------------------------------------
+// run
+
+/// Which engine executes a kernel. Selected in [`Engine::select`] only, so
+/// the JIT slots in there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Engine {
+    Interpreter,
+}
+
+impl Engine {
+    /// The engine used without `--interp`: the interpreter until the JIT
+    /// lands.
+    const DEFAULT: Engine = Engine::Interpreter;
+
+    /// `--interp` forces the interpreter; otherwise the default engine.
+    fn select(interp: bool) -> Engine {
+        if interp {
+            return Engine::Interpreter;
+        }
+        Engine::DEFAULT
+    }
+
+    /// Prepares `kernel` for these argument types (specialise, and later
+    /// compile to machine code).
+    fn compile(self, module: &Module, kernel: &str, arg_types: &[Type]) -> Result<(), Error> {
+        match self {
+            Engine::Interpreter => module.specialise(kernel, arg_types).map(drop),
+        }
+    }
+
+    /// Calls `kernel`; array arguments are updated in place.
+    fn call(self, module: &Module, kernel: &str, args: &mut [Value]) -> Result<Value, Error> {
+        match self {
+            Engine::Interpreter => module.interpret(kernel, args),
+        }
+    }
+}
+
+fn run(args: &RunArgs) -> Result<(), Failure> {
+    let engine = Engine::select(args.interp);
+    let parse_start = Instant::now();
+    let module = Module::parse_file(&args.file)?;
+    let parse_time = parse_start.elapsed();
+
+    // Arguments are checked (and .npy headers read) before anything is
+    // allocated, so a bad argument is reported cheaply.
+    let mut specs: Vec<ArgSpec> = Vec::with_capacity(args.args.len());
+    for (index, text) in args.args.iter().enumerate() {
+        let spec = cli_args::parse_arg(text)
+            .and_then(|spec| spec.ty(Path::new("")).map(|_| spec))
+            .map_err(|message| Failure::Message(format!("argument {index}: {message}")))?;
+        specs.push(spec);
+    }
+    if !module.kernel_names().contains(&args.kernel.as_str()) {
+        return Err(Failure::Message(unknown_kernel(&module, &args.file, &args.kernel)));
+    }
+    let mut values = cli_args::materialise(&specs, args.seed, Path::new("")).map_err(Failure::Message)?;
+    let signature = Signature { kernel: args.kernel.clone(), args: values.iter().map(Value::ty).collect() };
+
+    let compile_start = Instant::now();
+    engine.compile(&module, &args.kernel, &signature.args)?;
+    let compile_ms = (parse_time + compile_start.elapsed()).as_secs_f64() * 1e3;
+    let run_start = Instant::now();
+    let result = engine.call(&module, &args.kernel, &mut values)?;
+    let run_ms = run_start.elapsed().as_secs_f64() * 1e3;
+
+    if let Some(dir) = &args.output_dir {
+        write_arrays(dir, &values, &result)?;
+    }
+    if args.json {
+        let object = json!({
+            "kernel": args.kernel,
+            "signature": signature.to_string(),
+            "result": result_json(&result),
+            "args": array_args(&values)
+                .map(|(index, array)| {
+                    let mut entry = array_json(array);
+                    entry["index"] = json!(index);
+                    entry
+                })
+                .collect::<Vec<_>>(),
+            "compile_ms": compile_ms,
+            "run_ms": run_ms,
+        });
+        write_stdout(&format!("{object}\n"))
+    } else {
+        let mut out = String::new();
+        if !matches!(result, Value::None) {
+            out.push_str(&result_text(&result));
+            out.push('\n');
+        }
+        for (index, array) in array_args(&values) {
+            out.push_str(&format!(
+                "arg {index}: {} shape={} sum={}\n",
+                array.dtype(),
+                shape_text(&array.shape()),
+                Scalar::F64(array.sum_f64())
+            ));
+        }
+        write_stdout(&out)?;
+        write_stderr(&format!("compile {compile_ms:.3} ms, run {run_ms:.3} ms\n"));
+        Ok(())
+    }
+}
+
+/// The array arguments with their positions among all arguments.
+fn array_args(values: &[Value]) -> impl Iterator<Item = (usize, &ArrayData)> {
+    values.iter().enumerate().filter_map(|(index, value)| match value {
+        Value::Array(array) => Some((index, array)),
+        _ => None,
+    })
+}
+
+/// Writes `DIR/argN.npy` for every array argument and `DIR/result.npy` for
+/// an array result.
+fn write_arrays(dir: &Path, values: &[Value], result: &Value) -> Result<(), Failure> {
+    std::fs::create_dir_all(dir).map_err(|error| Failure::Message(format!("cannot create {}: {error}", dir.display())))?;
+    for (index, array) in array_args(values) {
+        cli_args::write_npy(&dir.join(format!("arg{index}.npy")), array).map_err(Failure::Message)?;
+    }
+    if let Value::Array(array) = result {
+        cli_args::write_npy(&dir.join("result.npy"), array).map_err(Failure::Message)?;
+    }
+    Ok(())
+}
+
+/// How many elements the human summary of an array shows.
+const SHOWN_ELEMENTS: usize = 6;
+
+/// The human text of a result: Python-style scalars and tuples, a summary for
+/// arrays.
+fn result_text(result: &Value) -> String {
+    match result {
+        Value::Scalar(scalar) => scalar.to_string(),
+        Value::Tuple(items) => {
+            let items: Vec<String> = items.iter().map(Scalar::to_string).collect();
+            if items.len() == 1 {
+                format!("({},)", items[0])
+            } else {
+                format!("({})", items.join(", "))
+            }
+        }
+        Value::Array(array) => {
+            let mut shown: Vec<String> = with_first_elements(array);
+            if array.len() > SHOWN_ELEMENTS {
+                shown.push("...".into());
+            }
+            format!(
+                "array({}, shape={}, sum={}, [{}])",
+                array.dtype(),
+                shape_text(&array.shape()),
+                Scalar::F64(array.sum_f64()),
+                shown.join(", ")
+            )
+        }
+        Value::None => String::new(),
+    }
+}
+
+/// The first few elements in C order, as text.
+fn with_first_elements(array: &ArrayData) -> Vec<String> {
+    kernjit::with_array!(array, a => a.iter().take(SHOWN_ELEMENTS).map(|v| kernjit::Element::to_scalar(*v).to_string()).collect())
+}
+
+/// A shape as a Python tuple: `(3,)`, `(3, 4)`.
+fn shape_text(shape: &[usize]) -> String {
+    let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
+    if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    }
+}
+
+fn result_json(result: &Value) -> serde_json::Value {
+    match result {
+        Value::Scalar(scalar) => scalar_json(*scalar),
+        Value::Tuple(items) => serde_json::Value::Array(items.iter().map(|s| scalar_json(*s)).collect()),
+        Value::Array(array) => array_json(array),
+        Value::None => serde_json::Value::Null,
+    }
+}
+
+fn array_json(array: &ArrayData) -> serde_json::Value {
+    json!({ "dtype": array.dtype().name(), "shape": array.shape(), "sum": float_json(array.sum_f64()) })
+}
+
+fn scalar_json(scalar: Scalar) -> serde_json::Value {
+    match scalar {
+        Scalar::Bool(v) => json!(v),
+        Scalar::U64(v) => json!(v),
+        Scalar::F32(v) => float_json(v as f64),
+        Scalar::F64(v) => float_json(v),
+        int => json!(int.to_i128() as i64),
+    }
+}
+
+/// A float as a JSON number, or the strings "nan", "inf", "-inf".
+fn float_json(value: f64) -> serde_json::Value {
+    if value.is_nan() {
+        json!("nan")
+    } else if value.is_infinite() {
+        json!(if value > 0.0 { "inf" } else { "-inf" })
+    } else {
+        json!(value)
+    }
+}

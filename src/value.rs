@@ -404,6 +404,11 @@ pub enum RuntimeErrorKind {
     RecursionTooDeep,
     /// An integer raised to a negative integer power.
     NegativePower { exponent: i64 },
+    /// The program or the arguments break an invariant of the typed IR (an
+    /// argument whose type differs from the specialisation's, an ill-typed
+    /// node). Never produced by a checked program called correctly: it
+    /// reports a kernjit bug as an error instead of a panic.
+    Internal { message: String },
 }
 
 /// How deep kernel calls may nest before the call fails.
@@ -422,6 +427,7 @@ impl RuntimeErrorKind {
             RuntimeErrorKind::BadArraySize { .. } => "R0604",
             RuntimeErrorKind::RecursionTooDeep => "R0605",
             RuntimeErrorKind::NegativePower { .. } => "R0606",
+            RuntimeErrorKind::Internal { .. } => "R0699",
         }
     }
 }
@@ -449,6 +455,7 @@ impl fmt::Display for RuntimeErrorKind {
             RuntimeErrorKind::NegativePower { exponent } => {
                 write!(f, "integers to negative integer powers are not allowed (exponent {exponent})")
             }
+            RuntimeErrorKind::Internal { message } => write!(f, "internal error: {message}"),
         }
     }
 }
