@@ -143,6 +143,7 @@ pub const CODES: &[(&str, &str)] = &[
     ("E0304", "wrong number of arguments"),
     ("E0305", "unsupported builtin or attribute"),
     ("E0306", "invalid type annotation"),
+    ("E0307", "`break` or `continue` outside a loop"),
     // Type errors.
     ("E0401", "incompatible types for one variable"),
     ("E0402", "operator not defined for these types"),
@@ -156,6 +157,7 @@ pub const CODES: &[(&str, &str)] = &[
     // Parallel loops.
     ("E0501", "race: write to an outer scalar inside prange"),
     ("E0502", "race: augmented assignment to a shared array element"),
+    ("E0503", "`break` or `return` directly inside prange"),
     // Runtime errors.
     ("R0601", "index out of bounds"),
     ("R0602", "integer division or modulo by zero"),
@@ -163,4 +165,5 @@ pub const CODES: &[(&str, &str)] = &[
     ("R0604", "bad array size"),
     ("R0605", "recursion too deep"),
     ("R0606", "integer to a negative power"),
+    ("R0699", "internal error (a bug in kernjit: please report it)"),
 ];

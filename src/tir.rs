@@ -308,12 +308,14 @@ pub enum ExprKind {
     /// array's); `ViewItem::Range` keeps it, with Python slice clamping (step
     /// 1): negative bounds count from the end, then clamp to `[0, extent]`, and
     /// an upper bound below the lower gives length 0. The view aliases the
-    /// array's memory.
+    /// array's memory. An index error names only the integer items
+    /// (`a[5, :]` reports `a[5]: index 5 out of bounds ...`).
     View { array: Box<Expr>, items: Vec<ViewItem>, name: String },
     /// A call to another specialised function; arguments have exactly the
-    /// callee's parameter types. Arrays are passed by reference. Calls nested
-    /// deeper than [`crate::value::RECURSION_LIMIT`] fail with
-    /// `RecursionTooDeep` at the call's span.
+    /// callee's parameter types. Arrays are passed by reference. The entry
+    /// kernel runs at depth 0 and each call adds one; a call that would reach
+    /// depth [`crate::value::RECURSION_LIMIT`] + 1 fails with
+    /// `RecursionTooDeep` at the call's span (1000 nested calls work).
     Call { func: FuncId, args: Vec<Expr> },
     /// A builtin operation; see [`Builtin`] for operand and result types.
     Builtin { op: Builtin, args: Vec<Expr> },
@@ -323,13 +325,17 @@ pub enum ExprKind {
     TupleGet(Box<Expr>, u32),
     /// A new array of type `ty` (dtype and ndim) and the given shape (one
     /// `i64` per dimension, evaluated left to right, then `fill`). A negative
-    /// extent, or a total size over [`crate::value::MAX_ARRAY_BYTES`], is a
-    /// `BadArraySize` error. The array is C-contiguous.
+    /// extent, or a size over [`crate::value::MAX_ARRAY_BYTES`] (computed as
+    /// NumPy does, with zero extents counted as 1, so every stride fits), is a
+    /// `BadArraySize` error, and so is memory the system refuses. The array is
+    /// C-contiguous.
     NewArray { shape: Vec<Expr>, fill: Fill },
     /// `np.arange(start, stop, step)` as a 1-D array of `ty`'s dtype; the
     /// three bounds have that dtype (int or float). Length is
     /// `ceil((stop - start) / step)` clamped at 0 (computed in f64 for floats,
-    /// exactly for ints); element `k` is `start + k * step`. Step zero is a
+    /// exactly for ints); element `k` is `start + k * step` computed in the
+    /// dtype's own arithmetic (NumPy computes `start + k * ((start + step) -
+    /// start)`, which can differ in the last bit for floats). Step zero is a
     /// `ZeroStep` error; a length over the size limit is `BadArraySize`.
     Arange { start: Box<Expr>, stop: Box<Expr>, step: Box<Expr> },
 }

@@ -169,6 +169,9 @@ impl<'c, 'a> Walker<'c, 'a> {
     }
 
     fn similar_name(&self, name: &str) -> Option<String> {
+        if name.len() < 3 {
+            return None;
+        }
         let candidates = self.locals[..self.named_count].iter().map(|slot| slot.name.as_str());
         candidates
             .filter(|candidate| edit_distance(candidate, name) <= 1 + name.len() / 4)

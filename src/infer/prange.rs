@@ -60,7 +60,12 @@ impl<'a> Events<'a> {
     }
 
     fn write(&mut self, name: &'a str, span: Span, kind: WriteKind, top_level: bool) {
-        self.by_name.entry(name).or_default().push(Event { position: span.start, span, write: Some(kind), top_level });
+        self.write_at(name, span, span.start, kind, top_level);
+    }
+
+    /// A write shown at `span` that happens at source position `position`.
+    fn write_at(&mut self, name: &'a str, span: Span, position: u32, kind: WriteKind, top_level: bool) {
+        self.by_name.entry(name).or_default().push(Event { position, span, write: Some(kind), top_level });
     }
 
     fn block(&mut self, block: &'a [ast::Stmt], top_level: bool) {
@@ -73,22 +78,24 @@ impl<'a> Events<'a> {
         match &stmt.kind {
             ast::StmtKind::Expr(expr) => self.expr(expr),
             ast::StmtKind::Assign { targets, value } => {
-                if let ([target], Some((name, op, other))) = (targets.as_slice(), min_max_update(targets, value)) {
+                // A write happens after its value is evaluated: its event sits
+                // at the end of the statement, after the reads in the value.
+                let after = Span { start: stmt.span.end, end: stmt.span.end };
+                if let Some((name, op, other)) = min_max_update(targets, value) {
                     self.expr(other);
-                    let _ = target;
-                    self.write(name, stmt.span, WriteKind::Reduce(op), top_level);
+                    self.write_at(name, stmt.span, after.start, WriteKind::Reduce(op), top_level);
                     return;
                 }
                 self.expr(value);
                 for target in targets {
-                    self.target(target, stmt.span, top_level);
+                    self.target(target, after, top_level);
                 }
             }
             ast::StmtKind::AnnAssign { target, value, .. } => {
                 if let Some(value) = value {
                     self.expr(value);
                 }
-                self.write(&target.name, target.span, WriteKind::Plain, top_level);
+                self.write_at(&target.name, target.span, stmt.span.end, WriteKind::Plain, top_level);
             }
             ast::StmtKind::AugAssign { target, op, value } => {
                 self.expr(value);
@@ -102,7 +109,7 @@ impl<'a> Events<'a> {
                             ast::BinOp::BitXor => WriteKind::Reduce(ReduceOp::BitXor),
                             _ => WriteKind::OtherAugmented,
                         };
-                        self.write(name, target.span, kind, top_level);
+                        self.write_at(name, target.span, stmt.span.end, kind, top_level);
                     }
                     ast::ExprKind::Subscript { value: base, items } => {
                         self.expr(base);
@@ -126,7 +133,7 @@ impl<'a> Events<'a> {
             }
             ast::StmtKind::For { target, iter, body } => {
                 self.expr(iter);
-                self.write(&target.name, target.span, WriteKind::Plain, top_level);
+                self.write_at(&target.name, target.span, iter.span.end, WriteKind::Plain, top_level);
                 self.block(body, false);
             }
             ast::StmtKind::Return(Some(value)) => self.expr(value),
@@ -134,12 +141,14 @@ impl<'a> Events<'a> {
         }
     }
 
-    fn target(&mut self, target: &'a ast::Expr, span: Span, top_level: bool) {
+    /// An assignment target; `after` is where the write happens (the end of
+    /// the statement).
+    fn target(&mut self, target: &'a ast::Expr, after: Span, top_level: bool) {
         match &target.kind {
-            ast::ExprKind::Name(name) => self.write(name, target.span.to(span), WriteKind::Plain, top_level),
+            ast::ExprKind::Name(name) => self.write_at(name, target.span, after.start, WriteKind::Plain, top_level),
             ast::ExprKind::Tuple(items) => {
                 for item in items {
-                    self.target(item, span, top_level);
+                    self.target(item, after, top_level);
                 }
             }
             ast::ExprKind::Subscript { value, items } => {

@@ -46,6 +46,8 @@ pub(super) struct Walker<'c, 'a> {
     pub saw_bare_return: Option<Span>,
     pub loops: Vec<LoopKind>,
     pub reported_unknown: HashSet<LocalId>,
+    /// How many diagnostics existed when this walk started.
+    pub diagnostics_before: usize,
 }
 
 /// Walks a specialisation's body once; see the module docs for the two modes.
@@ -82,7 +84,9 @@ pub(super) fn walk_function(cx: &mut Inferrer<'_>, spec: usize, final_pass: bool
         saw_bare_return: None,
         loops: Vec::new(),
         reported_unknown: HashSet::new(),
+        diagnostics_before: 0,
     };
+    walker.diagnostics_before = walker.cx.diagnostics.len();
     for (param, ty) in def.params.iter().zip(&params) {
         walker.declare(&param.name.name, param.name.span, ty.clone(), true);
     }
@@ -733,7 +737,9 @@ impl<'c, 'a> Walker<'c, 'a> {
                 );
             }
         }
-        if self.saw_value_return.is_some() && !self.ret.is_known() {
+        // An unknown return type after other errors is their consequence.
+        let clean = self.cx.diagnostics.len() == self.diagnostics_before;
+        if self.saw_value_return.is_some() && !self.ret.is_known() && clean {
             self.error(
                 Diagnostic::error("E0406", self.def.name.span, format!("cannot infer the return type of `{name}`"))
                     .with_span_label("every return depends on a recursive call")

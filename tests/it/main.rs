@@ -1,5 +1,6 @@
 //! The one integration-test binary (one link, many modules).
 
+mod bad_input;
 mod cli;
 mod golden;
 mod kernels;
