@@ -514,15 +514,21 @@ impl Lister<'_, '_> {
                     self.expr(cond);
                     self.block(body);
                 }
-                StmtKind::ForRange { start, stop, step, body, parallel, .. } => {
-                    if let Some(parallel) = parallel {
-                        let reductions: Vec<String> = parallel.reductions.iter().map(|r| format!("{:?}", r.op)).collect();
-                        let position = self.file.line_col(stmt.span.start);
-                        self.out.push_str(&format!("  {position}  prange reductions [{}]\n", reductions.join(", ")));
+                StmtKind::ForRange { start, stop, step, body, parallel, range_span, .. } => {
+                    let position = self.file.line_col(stmt.span.start);
+                    match parallel {
+                        Some(parallel) => {
+                            let reductions: Vec<String> = parallel.reductions.iter().map(|r| format!("{:?}", r.op)).collect();
+                            self.out.push_str(&format!("  {position}  prange loop, reductions [{}]\n", reductions.join(", ")));
+                        }
+                        None => self.out.push_str(&format!("  {position}  range loop\n")),
                     }
-                    self.expr(start);
-                    self.expr(stop);
-                    self.expr(step);
+                    // Implicit bounds (`range(n)` starts at 0, steps by 1) are not listed.
+                    for bound in [start, stop, step] {
+                        if !(matches!(bound.kind, ExprKind::Const(_)) && bound.span == *range_span) {
+                            self.expr(bound);
+                        }
+                    }
                     self.block(body);
                 }
                 StmtKind::Return(Some(value)) | StmtKind::Expr(value) => self.expr(value),
@@ -592,9 +598,14 @@ impl Lister<'_, '_> {
     /// A literal converted at compile time (`2` used as `f32`).
     fn is_folded_cast(&self, expr: &Expr) -> bool {
         let ExprKind::Const(value) = expr.kind else { return false };
-        let text = self.file.snippet(expr.span).trim();
-        let looks_float = text.contains('.') || text.contains('e') || text.contains('E') || text == "inf" || text == "nan";
-        let looks_int = !text.is_empty() && text.chars().all(|c| c.is_ascii_digit() || c == '_' || c == '-');
-        (value.ty().is_float() && looks_int) || (!value.ty().is_float() && looks_float) || (value.ty() != crate::types::ScalarType::I64 && looks_int && !value.ty().is_float())
+        let text = self.file.snippet(expr.span).trim().trim_start_matches('-');
+        let natural = if text.parse::<u64>().is_ok() || text.starts_with("0x") || text.contains('_') && !text.contains('.') {
+            crate::types::ScalarType::I64
+        } else if text.parse::<f64>().is_ok() {
+            crate::types::ScalarType::F64
+        } else {
+            return false;
+        };
+        value.ty() != natural
     }
 }
