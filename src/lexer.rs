@@ -973,6 +973,9 @@ fn describe_char(character: char) -> std::string::String {
     if let Some(name) = name {
         return format!("U+{code:04X} ({name})");
     }
+    if character == '`' {
+        return "'`' (backtick)".to_string();
+    }
     if character.is_ascii_graphic() {
         return format!("`{character}`");
     }

@@ -226,6 +226,15 @@ impl<'f> Parser<'f> {
         self.error(Diagnostic::error("E0201", span, format!("expected {what}, found {found}")).with_span_label(format!("expected {what}")))
     }
 
+    /// Whether the lexer already reported this line's indentation (a tab or
+    /// an inconsistent dedent), so a follow-on layout error would be noise.
+    fn layout_error_on_line(&self, span: Span) -> bool {
+        let line = self.file.line_col(span.start).line;
+        self.diagnostics
+            .iter()
+            .any(|d| matches!(d.code, "E0103" | "E0104") && self.file.line_col(d.span.start).line == line)
+    }
+
     fn string_error(&mut self) -> Stop {
         let span = self.span();
         self.bump();
@@ -333,6 +342,10 @@ impl<'f> Parser<'f> {
                 T::Newline | T::Indent | T::Dedent | T::Semicolon => {
                     if self.at(T::Indent) {
                         let span = self.span();
+                        if self.layout_error_on_line(span) {
+                            self.synchronize();
+                            continue;
+                        }
                         self.diagnostics.push(
                             Diagnostic::error("E0201", span, "unexpected indentation").with_help("top-level definitions start at column 1"),
                         );
@@ -358,6 +371,7 @@ impl<'f> Parser<'f> {
                     Ok(function) => module.functions.push(function),
                     Err(Stop) => self.synchronize(),
                 },
+                T::Try => self.reject_try(),
                 _ => {
                     let span = self.span();
                     if let Some((what, help)) = unsupported_statement(self.peek()) {
@@ -375,6 +389,18 @@ impl<'f> Parser<'f> {
             }
         }
         module
+    }
+
+    /// Reports a `try` statement once and skips it with all its `except`,
+    /// `else` and `finally` clauses.
+    fn reject_try(&mut self) {
+        let span = self.span();
+        let (what, help) = unsupported_statement(T::Try).expect("listed");
+        let _ = self.unsupported(span, what, help);
+        self.synchronize();
+        while matches!(self.peek(), T::Except | T::Finally | T::Else) {
+            self.synchronize();
+        }
     }
 
     /// import_statement := ("import" | "from") ... NEWLINE — parsed loosely and dropped.
@@ -436,6 +462,9 @@ impl<'f> Parser<'f> {
         while !self.at(T::RightParen) {
             let span = self.span();
             match self.peek() {
+                T::Star if self.peek_at(1) == T::Comma => {
+                    return Err(self.unsupported(span, "keyword-only markers (`*`) are", "remove the `*`; kernels take positional arguments"));
+                }
                 T::Star | T::DoubleStar => {
                     return Err(self.unsupported(span, "`*args` and `**kwargs` parameters are", "take a fixed number of parameters; pass arrays for many values"));
                 }
@@ -528,6 +557,9 @@ impl<'f> Parser<'f> {
                 return Err(self.unsupported(span, "nested functions are", "define helper functions at the top level of the file; they can call each other"));
             }
             T::Indent => {
+                if self.layout_error_on_line(span) {
+                    return Err(Stop);
+                }
                 return Err(self.error(Diagnostic::error("E0201", span, "unexpected indentation").with_help("indent only the body of `if`, `for`, `while` and `def`")));
             }
             T::Else | T::Elif => {
@@ -536,6 +568,10 @@ impl<'f> Parser<'f> {
                     Diagnostic::error("E0201", span, format!("`{keyword}` without a matching `if`"))
                         .with_help(format!("`{keyword}` must line up with an `if` just above it")),
                 ));
+            }
+            T::Try => {
+                self.reject_try();
+                return Ok(());
             }
             kind if unsupported_statement(kind).is_some() => {
                 let (what, help) = unsupported_statement(kind).expect("checked");
@@ -802,6 +838,10 @@ impl<'f> Parser<'f> {
         }
         let start = self.span().start;
         let body = self.parse_disjunction()?;
+        if self.at(T::ColonEqual) {
+            let span = self.span();
+            return Err(self.unsupported(span, "the `:=` operator is", "assign on a line of its own"));
+        }
         if !self.at(T::If) {
             return Ok(body);
         }
@@ -924,7 +964,7 @@ impl<'f> Parser<'f> {
             return Ok(base);
         }
         let base_depth = self.last_depth;
-        let exponent = self.nested(|p| p.parse_factor())?;
+        let exponent = self.parse_factor()?;
         let depth = base_depth.max(self.last_depth) + 1;
         let span = self.span_from(start);
         self.node(ExprKind::Binary { op: BinOp::Pow, left: Box::new(base), right: Box::new(exponent) }, span, depth)
@@ -939,7 +979,7 @@ impl<'f> Parser<'f> {
             match self.peek() {
                 T::LeftParen => {
                     self.bump();
-                    let (args, keywords, args_depth) = self.nested(|p| p.parse_arguments())?;
+                    let (args, keywords, args_depth) = self.parse_arguments()?;
                     self.expect(T::RightParen, "`)` to close the call")?;
                     depth = depth.max(args_depth) + 1;
                     let span = self.span_from(start);
@@ -947,7 +987,7 @@ impl<'f> Parser<'f> {
                 }
                 T::LeftBracket => {
                     self.bump();
-                    let (items, items_depth) = self.nested(|p| p.parse_subscript_list())?;
+                    let (items, items_depth) = self.parse_subscript_list()?;
                     self.expect(T::RightBracket, "`]` to close the subscript")?;
                     depth = depth.max(items_depth) + 1;
                     let span = self.span_from(start);
@@ -1080,7 +1120,7 @@ impl<'f> Parser<'f> {
             let span = self.span_from(start);
             return self.node(ExprKind::Tuple(Vec::new()), span, 1);
         }
-        let inner = self.nested(|p| p.parse_expression_list())?;
+        let inner = self.parse_expression_list()?;
         if self.at(T::For) {
             let span = self.span();
             return Err(self.unsupported(span, "generator expressions are", "write a loop"));

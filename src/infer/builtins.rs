@@ -3,7 +3,7 @@
 
 use super::expr::Typed;
 use super::stmt::Walker;
-use super::{dtype_of, plural};
+use super::{dtype_of, plural, was_were};
 use crate::ast;
 use crate::diag::Diagnostic;
 use crate::span::Span;
@@ -97,6 +97,7 @@ impl<'c, 'a> Walker<'c, 'a> {
                         Diagnostic::error("E0304", keyword.span, "keyword arguments are not supported in calls between kernels")
                             .with_help("pass the arguments by position"),
                     );
+                    return Typed::poison(span);
                 }
                 self.kernel_call(def_index, args, span)
             }
@@ -160,7 +161,14 @@ impl<'c, 'a> Walker<'c, 'a> {
                 Diagnostic::error(
                     "E0304",
                     span,
-                    format!("`{}` takes {} argument{} but {} were given", def.name.name, def.params.len(), plural(def.params.len()), typed.len()),
+                    format!(
+                        "`{}` takes {} argument{} but {} {} given",
+                        def.name.name,
+                        def.params.len(),
+                        plural(def.params.len()),
+                        typed.len(),
+                        was_were(typed.len())
+                    ),
                 )
                 .with_label(def.name.span, "defined here"),
             );
@@ -336,7 +344,18 @@ impl<'c, 'a> Walker<'c, 'a> {
                     "sign" => "write `(x > 0) - (x < 0)`".to_string(),
                     _ => "see the README for the supported builtins and math functions".to_string(),
                 };
-                self.error(Diagnostic::error("E0305", name_span, format!("unknown function `{full_name}`")).with_help(help));
+                let (code, help) = match flavor {
+                    Flavor::Bare if help.starts_with("see the README") => {
+                        let names: Vec<&str> = self.cx.module.functions.iter().map(|f| f.name.name.as_str()).collect();
+                        let help = match names.iter().find(|candidate| super::expr::edit_distance(candidate, name) <= 2) {
+                            Some(close) => format!("did you mean `{close}`?"),
+                            None => "call a function defined in this file, or a builtin listed in the README".to_string(),
+                        };
+                        ("E0301", help)
+                    }
+                    _ => ("E0305", help),
+                };
+                self.error(Diagnostic::error(code, name_span, format!("unknown function `{full_name}`")).with_help(help));
                 for arg in args {
                     self.expr(arg);
                 }
@@ -352,7 +371,7 @@ impl<'c, 'a> Walker<'c, 'a> {
             self.error(Diagnostic::error(
                 "E0304",
                 span,
-                format!("`{name}()` takes {N} argument{} but {} were given", plural(N), typed.len()),
+                format!("`{name}()` takes {N} argument{} but {} {} given", plural(N), typed.len(), was_were(typed.len())),
             ));
             return None;
         }

@@ -182,7 +182,9 @@ impl<'c, 'a> Walker<'c, 'a> {
     pub fn read_local(&mut self, id: LocalId, span: Span) -> Typed {
         let ty = self.slot(id).ty.clone();
         if !ty.is_known() {
-            if self.final_pass && self.reported_unknown.insert(id) {
+            // After another error the unknown type is that error's echo.
+            let clean = self.cx.diagnostics.len() == self.diagnostics_before;
+            if self.final_pass && clean && self.reported_unknown.insert(id) {
                 let name = self.slot(id).name.clone();
                 self.error(
                     Diagnostic::error("E0406", span, format!("cannot infer the type of `{name}`"))
@@ -718,7 +720,7 @@ fn math_constant(name: &str) -> Option<f64> {
     })
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
+pub(super) fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut row: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {

@@ -60,10 +60,11 @@ pub fn infer(module: &ast::Module, kernel: &str, args: &[Type]) -> Result<tir::P
                 "E0304",
                 def.name.span,
                 format!(
-                    "kernel `{kernel}` takes {} argument{} but {} were given",
+                    "kernel `{kernel}` takes {} argument{} but {} {} given",
                     def.params.len(),
                     plural(def.params.len()),
-                    args.len()
+                    args.len(),
+                    was_were(args.len())
                 ),
             )
             .with_span_label("defined here"),
@@ -121,6 +122,14 @@ fn dedup(diagnostics: Vec<Diagnostic>) -> Vec<Diagnostic> {
     }
     out.sort_by_key(|d| d.span.start);
     out
+}
+
+pub(crate) fn was_were(n: usize) -> &'static str {
+    if n == 1 {
+        "was"
+    } else {
+        "were"
+    }
 }
 
 pub(crate) fn plural(n: usize) -> &'static str {

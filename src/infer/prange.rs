@@ -327,7 +327,11 @@ pub(super) fn analyse<'a>(walker: &Walker<'_, 'a>, loop_stmt: &'a ast::Stmt, var
         if !indexed_by_loop {
             let name = super::stmt::render_expr(base);
             diagnostics.push(
-                Diagnostic::error("E0502", *span, format!("this update of `{name}` may race: its index does not contain the loop variable `{var}`"))
+                Diagnostic::error(
+                    "E0502",
+                    *span,
+                    format!("this update of `{name}` may race: no index is the loop variable `{var}` or an injective form of it (`{var} + c`, `k * {var}`)"),
+                )
                     .with_span_label("several iterations may update the same element at once")
                     .with_help(format!(
                         "use a serial `range` loop, or give each iteration its own slot (index with `{var}`) and combine after the loop"

@@ -87,20 +87,45 @@ pub(super) fn walk_function(cx: &mut Inferrer<'_>, spec: usize, final_pass: bool
         diagnostics_before: 0,
     };
     walker.diagnostics_before = walker.cx.diagnostics.len();
+    // A parameter is a local like any other: it starts with the argument's
+    // type and widens if the body assigns it something wider (an annotated
+    // parameter keeps its annotation).
     for (param, ty) in def.params.iter().zip(&params) {
-        walker.declare(&param.name.name, param.name.span, ty.clone(), true);
+        walker.declare(&param.name.name, param.name.span, ty.clone(), param.annotation.is_some());
     }
     declare_assigned_names(&mut walker, &def.body);
     walker.named_count = walker.locals.len();
-    for (index, ty) in previous_types.iter().enumerate().skip(params.len()) {
+    for (index, ty) in previous_types.iter().enumerate() {
         if let Some(slot) = walker.locals.get_mut(index) {
             if !slot.annotated {
-                slot.ty = ty.clone();
+                slot.ty = if index < params.len() { join(&params[index], ty).unwrap_or_else(|| params[index].clone()) } else { ty.clone() };
             }
         }
     }
 
-    let body = walker.block(&def.body);
+    let mut body = walker.block(&def.body);
+
+    // A parameter whose local widened receives the argument in a hidden
+    // local of the argument's type and converts it on entry.
+    let mut param_ids = Vec::with_capacity(params.len());
+    let mut prologue = Vec::new();
+    for (index, arg_ty) in params.iter().enumerate() {
+        let named = LocalId(index as u32);
+        if &walker.locals[index].ty == arg_ty || !final_pass {
+            param_ids.push(named);
+            continue;
+        }
+        let span = walker.locals[index].span;
+        let incoming = walker.temp(arg_ty.clone(), span);
+        walker.locals[incoming.0 as usize].name = walker.locals[index].name.clone();
+        param_ids.push(incoming);
+        let read = tir::Expr { kind: tir::ExprKind::Local(incoming), ty: arg_ty.clone(), span };
+        walker.assign_local(named, super::expr::Typed { expr: read, weak: false }, span, &mut prologue);
+    }
+    if !prologue.is_empty() {
+        prologue.append(&mut body);
+        body = prologue;
+    }
 
     if walker.saw_value_return.is_none() && !walker.ret_annotated && !walker.ret.is_known() {
         walker.ret = Type::None;
@@ -112,7 +137,7 @@ pub(super) fn walk_function(cx: &mut Inferrer<'_>, spec: usize, final_pass: bool
     let ret = walker.ret.clone();
     let function = final_pass.then(|| tir::Function {
         name: def.name.name.clone(),
-        params: (0..def.params.len() as u32).map(LocalId).collect(),
+        params: param_ids,
         locals: walker
             .locals
             .iter()

@@ -396,3 +396,34 @@ fn cli_exits_1_on_garbage() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn every_code_the_goldens_produce_is_in_the_code_list() {
+    // `diag::CODES` is documented as the full list users can match on: every
+    // code that shows up in a golden transcript must be there.
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "kern") {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden"), &mut files);
+    let mut missing = std::collections::BTreeSet::new();
+    for path in files {
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (at, _) in text.match_indices("error[") {
+            let code = &text[at + 6..];
+            let Some(end) = code.find(']') else { continue };
+            let code = &code[..end];
+            if !diag::CODES.iter().any(|(known, _)| *known == code) {
+                missing.insert(format!("{code} ({})", path.file_name().unwrap().to_string_lossy()));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "codes used but not listed in diag::CODES: {missing:?}");
+}

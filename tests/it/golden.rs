@@ -33,7 +33,11 @@ fn golden() {
         let actual: String = transcript(&relative, body, path.parent().unwrap()).iter().map(|line| format!("# {line}\n")).collect();
         if actual != expected {
             if update {
-                std::fs::write(path, format!("{body}\n\n{MARKER}\n{actual}")).unwrap();
+                // Write a sibling file and rename it over the original, so two
+                // concurrent updates never leave a half-written file.
+                let temporary = path.with_extension(format!("kern.{}.tmp", std::process::id()));
+                std::fs::write(&temporary, format!("{body}\n\n{MARKER}\n{actual}")).unwrap();
+                std::fs::rename(&temporary, path).unwrap();
             } else {
                 failures.push(format!("--- {relative}\nexpected:\n{expected}actual:\n{actual}"));
             }
