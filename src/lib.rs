@@ -28,6 +28,7 @@ pub mod lexer;
 pub mod mathlib;
 pub mod parser;
 pub mod span;
+mod stack;
 pub mod tir;
 pub mod types;
 pub mod value;

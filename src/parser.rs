@@ -270,7 +270,7 @@ impl<'f> Parser<'f> {
     /// Runs `f` one nesting level deeper (and on a grown stack if needed).
     fn nested<R>(&mut self, f: impl FnOnce(&mut Self) -> PResult<R>) -> PResult<R> {
         self.enter()?;
-        let result = stacker::maybe_grow(64 * 1024, 1024 * 1024, || f(self));
+        let result = crate::stack::guarded(|| f(self));
         self.leave();
         result
     }
@@ -964,7 +964,8 @@ impl<'f> Parser<'f> {
             return Ok(base);
         }
         let base_depth = self.last_depth;
-        let exponent = self.parse_factor()?;
+        // `**` is right-associative: each exponent nests one level deeper.
+        let exponent = self.nested(|p| p.parse_factor())?;
         let depth = base_depth.max(self.last_depth) + 1;
         let span = self.span_from(start);
         self.node(ExprKind::Binary { op: BinOp::Pow, left: Box::new(base), right: Box::new(exponent) }, span, depth)
@@ -1115,6 +1116,10 @@ impl<'f> Parser<'f> {
 
     /// "(" [expression_list] ")": parentheses or a tuple.
     fn parse_parenthesized(&mut self) -> PResult<Expr> {
+        crate::stack::guarded(|| self.parse_parenthesized_inner())
+    }
+
+    fn parse_parenthesized_inner(&mut self) -> PResult<Expr> {
         let start = self.bump().span.start;
         if self.eat(T::RightParen) {
             let span = self.span_from(start);

@@ -58,7 +58,7 @@ fn weak_with(weak: ScalarType, other: ScalarType) -> ScalarType {
 
 impl<'c, 'a> Walker<'c, 'a> {
     pub fn expr(&mut self, expr: &'a ast::Expr) -> Typed {
-        stacker::maybe_grow(64 * 1024, 1024 * 1024, || self.expr_inner(expr))
+        crate::stack::guarded(|| self.expr_inner(expr))
     }
 
     fn expr_inner(&mut self, expr: &'a ast::Expr) -> Typed {

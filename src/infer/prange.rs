@@ -173,7 +173,7 @@ impl<'a> Events<'a> {
     }
 
     fn expr(&mut self, expr: &'a ast::Expr) {
-        stacker::maybe_grow(64 * 1024, 1024 * 1024, || match &expr.kind {
+        crate::stack::guarded(|| match &expr.kind {
             ast::ExprKind::Name(name) => self.read(name, expr.span),
             ast::ExprKind::Attribute { value, .. } => self.expr(value),
             ast::ExprKind::Call { func, args, keywords } => {

@@ -241,7 +241,7 @@ impl<'c, 'a> Walker<'c, 'a> {
     pub fn block(&mut self, block: &'a [ast::Stmt]) -> tir::Block {
         let mut out = Vec::with_capacity(block.len());
         for stmt in block {
-            stacker::maybe_grow(64 * 1024, 1024 * 1024, || self.stmt(stmt, &mut out));
+            crate::stack::guarded(|| self.stmt(stmt, &mut out));
         }
         out
     }
