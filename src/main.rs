@@ -76,8 +76,9 @@ enum Command {
 
 #[derive(Args, Debug)]
 struct CheckArgs {
-    /// The .kern file.
-    file: PathBuf,
+    /// The .kern files, or directories whose .kern files are all checked.
+    #[arg(value_name = "PATH", required = true)]
+    paths: Vec<PathBuf>,
     /// Also check this signature, written `kernel(f64, f64[:])`. Repeatable.
     #[arg(long = "sig", value_name = "SIGNATURE")]
     signatures: Vec<String>,
@@ -118,7 +119,7 @@ fn main() -> ExitCode {
     };
     let color = use_color(cli.color);
     let result = match cli.command {
-        Command::Check(args) => check(&args, color),
+        Command::Check(args) => check_paths(&args, color),
         Command::Run(args) => run(&args),
     };
     match result {
@@ -232,8 +233,54 @@ fn unknown_kernel(module: &Module, file: &Path, kernel: &str) -> String {
 // ---------------------------------------------------------------------------
 // check
 
-fn check(args: &CheckArgs, color: bool) -> Result<(), Failure> {
-    let module = Module::parse_file(&args.file)?;
+/// `kernjit check PATH...`: checks every file (directories contribute their
+/// `.kern` files, sorted). Each `--sig` applies to the files that define its
+/// kernel, and must match at least one.
+fn check_paths(args: &CheckArgs, color: bool) -> Result<(), Failure> {
+    let mut files = Vec::new();
+    for path in &args.paths {
+        if path.is_dir() {
+            let entries = std::fs::read_dir(path).map_err(|error| Failure::Message(format!("{}: {error}", path.display())))?;
+            let mut found: Vec<PathBuf> =
+                entries.filter_map(|entry| entry.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "kern")).collect();
+            if found.is_empty() {
+                return Err(Failure::Message(format!("{}: no .kern files in this directory", path.display())));
+            }
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    let several = files.len() > 1;
+    let mut failed = false;
+    let mut matched = vec![false; args.signatures.len()];
+    for file in &files {
+        match check(file, &args.signatures, several, &mut matched, color) {
+            Ok(()) => {}
+            Err(failure) => {
+                failure.report(color);
+                failed = true;
+            }
+        }
+    }
+    for (text, matched) in args.signatures.iter().zip(matched) {
+        if several && !matched {
+            Failure::Message(format!("--sig '{text}': no checked file defines this kernel")).report(color);
+            failed = true;
+        }
+    }
+    if failed {
+        Err(Failure::Reported)
+    } else {
+        Ok(())
+    }
+}
+
+/// Checks one file. With `several` files, a `--sig` whose kernel this file
+/// does not define is skipped (`matched` records which ones applied).
+fn check(file: &Path, signatures: &[String], several: bool, matched: &mut [bool], color: bool) -> Result<(), Failure> {
+    let module = Module::parse_file(file)?;
     let mut failed = false;
     let mut report = |failure: Failure, note: Option<String>| {
         failure.report(color);
@@ -254,7 +301,7 @@ fn check(args: &CheckArgs, color: bool) -> Result<(), Failure> {
         report(error.into(), None);
     }
 
-    for text in &args.signatures {
+    for (index, text) in signatures.iter().enumerate() {
         let note = Some(format!("while checking --sig '{text}'"));
         let signature = match types::parse_signature(text) {
             Ok(signature) => signature,
@@ -264,9 +311,12 @@ fn check(args: &CheckArgs, color: bool) -> Result<(), Failure> {
             }
         };
         if !module.kernel_names().contains(&signature.kernel.as_str()) {
-            report(Failure::Message(format!("--sig '{text}': {}", unknown_kernel(&module, &args.file, &signature.kernel))), None);
+            if !several {
+                report(Failure::Message(format!("--sig '{text}': {}", unknown_kernel(&module, file, &signature.kernel))), None);
+            }
             continue;
         }
+        matched[index] = true;
         signatures_checked += 1;
         if let Err(error) = module.specialise(&signature.kernel, &signature.args) {
             report(error.into(), note);
@@ -274,10 +324,10 @@ fn check(args: &CheckArgs, color: bool) -> Result<(), Failure> {
     }
 
     let source = module.source().text().to_string();
-    let base_dir = args.file.parent().unwrap_or(Path::new("")).to_path_buf();
+    let base_dir = file.parent().unwrap_or(Path::new("")).to_path_buf();
     for (line, call) in cli_args::run_lines(&source) {
-        let place = format!("{}:{line}", args.file.display());
-        match run_line_types(&module, &args.file, &call, &base_dir) {
+        let place = format!("{}:{line}", file.display());
+        match run_line_types(&module, file, &call, &base_dir) {
             Ok((kernel, arg_types)) => {
                 signatures_checked += 1;
                 if let Err(error) = module.specialise(&kernel, &arg_types) {
@@ -295,7 +345,7 @@ fn check(args: &CheckArgs, color: bool) -> Result<(), Failure> {
     let kernels = module.kernel_names().len();
     write_stdout(&format!(
         "ok: {} ({kernels} {}, {signatures_checked} {} checked)\n",
-        args.file.display(),
+        file.display(),
         plural(kernels, "kernel"),
         plural(signatures_checked, "signature")
     ))

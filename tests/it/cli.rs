@@ -367,3 +367,25 @@ fn colour_follows_the_flag() {
     let plain = kernjit(dir.path(), &["run", "kernels.kern", "total", "u8:300", "--color", "never"]);
     assert!(!plain.stderr.contains('\x1b'), "{}", plain.show());
 }
+
+#[test]
+fn check_takes_several_files_and_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.kern"), "def one(x):\n    return x + 1\n").unwrap();
+    std::fs::write(dir.path().join("b.kern"), "def two(x):\n    return x * 2\n").unwrap();
+    let both = kernjit(dir.path(), &["check", "a.kern", "b.kern"]);
+    both.expect_code(0);
+    assert!(both.stdout.contains("ok: a.kern") && both.stdout.contains("ok: b.kern"), "{}", both.show());
+    // A directory checks its .kern files; each --sig applies where its kernel is defined.
+    let all = kernjit(dir.path(), &["check", ".", "--sig", "two(f32)"]);
+    all.expect_code(0);
+    assert_eq!(all.stdout.lines().count(), 2, "{}", all.show());
+    let nowhere = kernjit(dir.path(), &["check", ".", "--sig", "three(f32)"]);
+    nowhere.expect_code(1);
+    assert!(nowhere.stderr.contains("no checked file defines"), "{}", nowhere.show());
+    // One bad file fails the run but the others are still reported.
+    std::fs::write(dir.path().join("c.kern"), "def bad(x):\n    return x +\n").unwrap();
+    let mixed = kernjit(dir.path(), &["check", "."]);
+    mixed.expect_code(1);
+    assert!(mixed.stdout.contains("ok: ./a.kern") && mixed.stderr.contains("E0201"), "{}", mixed.show());
+}
