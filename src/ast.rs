@@ -53,16 +53,38 @@ pub enum StmtKind {
     /// by the parser and never appear here.
     Expr(Expr),
     /// `t1 = t2 = value`: one or more targets (names, subscripts, tuples of names).
-    Assign { targets: Vec<Expr>, value: Expr },
+    Assign {
+        targets: Vec<Expr>,
+        value: Expr,
+    },
     /// `x: T = value` or `x: T`.
-    AnnAssign { target: Ident, annotation: Expr, value: Option<Expr> },
+    AnnAssign {
+        target: Ident,
+        annotation: Expr,
+        value: Option<Expr>,
+    },
     /// `target op= value` on a name or a subscript.
-    AugAssign { target: Expr, op: BinOp, value: Expr },
+    AugAssign {
+        target: Expr,
+        op: BinOp,
+        value: Expr,
+    },
     /// `if`/`elif`/`else`; an `elif` is a nested `If` alone in `orelse`.
-    If { cond: Expr, then: Block, orelse: Block },
-    While { cond: Expr, body: Block },
+    If {
+        cond: Expr,
+        then: Block,
+        orelse: Block,
+    },
+    While {
+        cond: Expr,
+        body: Block,
+    },
     /// `for target in iter:`; the iterator is a call like `range(n)`.
-    For { target: Ident, iter: Expr, body: Block },
+    For {
+        target: Ident,
+        iter: Expr,
+        body: Block,
+    },
     Break,
     Continue,
     Pass,
@@ -84,19 +106,47 @@ pub enum ExprKind {
     None,
     Name(String),
     /// `value.attr`
-    Attribute { value: Box<Expr>, attr: Ident },
+    Attribute {
+        value: Box<Expr>,
+        attr: Ident,
+    },
     /// `func(args, name=value)`
-    Call { func: Box<Expr>, args: Vec<Expr>, keywords: Vec<Keyword> },
+    Call {
+        func: Box<Expr>,
+        args: Vec<Expr>,
+        keywords: Vec<Keyword>,
+    },
     /// `value[i, j:k]`: one item per comma-separated part.
-    Subscript { value: Box<Expr>, items: Vec<SubscriptItem> },
-    Unary { op: UnaryOp, operand: Box<Expr> },
-    Binary { op: BinOp, left: Box<Expr>, right: Box<Expr> },
+    Subscript {
+        value: Box<Expr>,
+        items: Vec<SubscriptItem>,
+    },
+    Unary {
+        op: UnaryOp,
+        operand: Box<Expr>,
+    },
+    Binary {
+        op: BinOp,
+        left: Box<Expr>,
+        right: Box<Expr>,
+    },
     /// `a and b`, `a or b` (left-nested for longer chains).
-    BoolOp { op: BoolOp, left: Box<Expr>, right: Box<Expr> },
+    BoolOp {
+        op: BoolOp,
+        left: Box<Expr>,
+        right: Box<Expr>,
+    },
     /// `a < b <= c`: the first operand and each (operator, operand) after it.
-    Compare { first: Box<Expr>, rest: Vec<(CmpOp, Expr)> },
+    Compare {
+        first: Box<Expr>,
+        rest: Vec<(CmpOp, Expr)>,
+    },
     /// `body if cond else orelse`
-    IfExp { cond: Box<Expr>, body: Box<Expr>, orelse: Box<Expr> },
+    IfExp {
+        cond: Box<Expr>,
+        body: Box<Expr>,
+        orelse: Box<Expr>,
+    },
     /// `(a, b)` or `a, b`.
     Tuple(Vec<Expr>),
     /// Stands in for an expression the parser could not read (an error was
@@ -115,7 +165,12 @@ pub struct Keyword {
 pub enum SubscriptItem {
     Index(Expr),
     /// `lower:upper:step`, each part optional.
-    Slice { lower: Option<Expr>, upper: Option<Expr>, step: Option<Expr>, span: Span },
+    Slice {
+        lower: Option<Expr>,
+        upper: Option<Expr>,
+        step: Option<Expr>,
+        span: Span,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -67,7 +67,9 @@ impl ArgSpec {
     pub fn ty(&self, base_dir: &Path) -> Result<Type, String> {
         match self {
             ArgSpec::Scalar(scalar) => Ok(Type::Scalar(scalar.ty())),
-            ArgSpec::Generate { shape, dtype, .. } => Ok(Type::Array(ArrayType { dtype: *dtype, ndim: shape.len() as u8 })),
+            ArgSpec::Generate { shape, dtype, .. } => {
+                Ok(Type::Array(ArrayType { dtype: *dtype, ndim: shape.len() as u8 }))
+            }
             ArgSpec::Npy(path) => {
                 let header = check_npy_file(&base_dir.join(path))?;
                 Ok(Type::Array(ArrayType { dtype: header.dtype, ndim: header.shape.len() as u8 }))
@@ -127,19 +129,24 @@ pub fn parse_arg(text: &str) -> Result<ArgSpec, String> {
     }
     if let Some(value_text) = rest_trimmed.strip_prefix(':') {
         if let Some(dtype) = kern_dtype(word) {
-            let literal = parse_literal(value_text.trim())
-                .map_err(|message| format!("`{text}`: {message}"))?;
+            let literal = parse_literal(value_text.trim()).map_err(|message| format!("`{text}`: {message}"))?;
             if let Literal::Typed(_) = literal {
                 return Err(format!("`{text}`: a typed scalar takes a plain number after `{word}:`"));
             }
-            return literal.to_scalar(dtype, true).map(ArgSpec::Scalar).map_err(|message| format!("`{text}`: {message}"));
+            return literal
+                .to_scalar(dtype, true)
+                .map(ArgSpec::Scalar)
+                .map_err(|message| format!("`{text}`: {message}"));
         }
         if is_identifier(word) {
             return Err(format!("`{text}`: `{word}` is not a dtype (accepted: {})", dtype_list()));
         }
     }
     match parse_literal(text) {
-        Ok(literal) => literal.to_scalar(literal.default_dtype(), true).map(ArgSpec::Scalar).map_err(|message| format!("`{text}`: {message}")),
+        Ok(literal) => literal
+            .to_scalar(literal.default_dtype(), true)
+            .map(ArgSpec::Scalar)
+            .map_err(|message| format!("`{text}`: {message}")),
         Err(_) => Err(format!("`{text}` is not a valid argument; {ACCEPTED}")),
     }
 }
@@ -153,7 +160,9 @@ pub fn materialise(specs: &[ArgSpec], seed: u64, base_dir: &Path) -> Result<Vec<
     for spec in specs {
         let value = match spec {
             ArgSpec::Scalar(scalar) => Value::Scalar(*scalar),
-            ArgSpec::Generate { generator, shape, dtype } => Value::Array(generate(*generator, shape, *dtype, &mut rng)?),
+            ArgSpec::Generate { generator, shape, dtype } => {
+                Value::Array(generate(*generator, shape, *dtype, &mut rng)?)
+            }
             ArgSpec::Npy(path) => Value::Array(read_npy(&base_dir.join(path))?),
         };
         values.push(value);
@@ -344,7 +353,8 @@ fn dtype_list() -> String {
 
 fn is_identifier(text: &str) -> bool {
     let mut chars = text.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// Splits on commas outside `()` and `[]`; every part must be non-empty.
@@ -398,13 +408,13 @@ fn parse_generator(text: &str, name: &str, rest: &str) -> Result<ArgSpec, String
     let dtype = if suffix.is_empty() {
         None
     } else {
-        let dtype_name = suffix
-            .strip_prefix(':')
-            .map(str::trim)
-            .ok_or_else(|| format!("`{text}`: unexpected `{suffix}` after `)`; a dtype is written `{name}(...):f32`"))?;
-        Some(kern_dtype(dtype_name).ok_or_else(|| {
-            format!("`{text}`: `{dtype_name}` is not a dtype (accepted: {})", dtype_list())
-        })?)
+        let dtype_name = suffix.strip_prefix(':').map(str::trim).ok_or_else(|| {
+            format!("`{text}`: unexpected `{suffix}` after `)`; a dtype is written `{name}(...):f32`")
+        })?;
+        Some(
+            kern_dtype(dtype_name)
+                .ok_or_else(|| format!("`{text}`: `{dtype_name}` is not a dtype (accepted: {})", dtype_list()))?,
+        )
     };
     let mut parts = split_top_level(inner).map_err(|message| format!("`{text}`: {message}"))?;
     let fill = if name == "full" {
@@ -443,7 +453,9 @@ fn parse_shape(text: &str, parts: &[String], generator_help: &str) -> Result<Vec
     for part in parts {
         let dim = match parse_number(part) {
             Ok(Literal::Int(dim)) if dim >= 0 => dim,
-            Ok(Literal::Int(_)) => return Err(format!("`{text}`: dimension `{part}` is negative; dimensions are integers ≥ 0")),
+            Ok(Literal::Int(_)) => {
+                return Err(format!("`{text}`: dimension `{part}` is negative; dimensions are integers ≥ 0"))
+            }
             _ => return Err(format!("`{text}`: dimension `{part}` is not an integer; dimensions are integers ≥ 0")),
         };
         count = count.saturating_mul(dim.min(u64::MAX as i128) as u128);
@@ -475,7 +487,12 @@ fn matching_paren(text: &str) -> Option<usize> {
 
 /// Fills a generated array in C order: values are made as f64 (random,
 /// ones, zeros) or i64 (arange) and cast to `dtype` with [`Scalar::cast`].
-fn generate(generator: Generator, shape: &[usize], dtype: ScalarType, rng: &mut SplitMix64) -> Result<ArrayData, String> {
+fn generate(
+    generator: Generator,
+    shape: &[usize],
+    dtype: ScalarType,
+    rng: &mut SplitMix64,
+) -> Result<ArrayData, String> {
     let count: usize = shape.iter().product();
     if count as u64 > MAX_GENERATED_ELEMENTS {
         return Err(format!("an array of shape {shape:?} has too many elements (at most 2^31)"));
@@ -579,14 +596,17 @@ fn read_npy_header(reader: &mut impl Read) -> Result<NpyHeader, String> {
     }
     // Versions 1 and 2 are latin-1; every byte we care about is ASCII.
     let header_text: String = header_bytes.iter().map(|&b| b as char).collect();
-    let fields = parse_header_dict(&header_text).map_err(|message| format!("bad .npy header `{}`: {message}", header_text.trim()))?;
+    let fields = parse_header_dict(&header_text)
+        .map_err(|message| format!("bad .npy header `{}`: {message}", header_text.trim()))?;
     let mut descr = None;
     let mut fortran_order = None;
     let mut shape = None;
     for (key, value) in fields {
         match (key.as_str(), value) {
             ("descr", PyLiteral::Str(text)) => descr = Some(text),
-            ("descr", _) => return Err("structured (record) dtypes are not supported; kern arrays hold one scalar dtype".into()),
+            ("descr", _) => {
+                return Err("structured (record) dtypes are not supported; kern arrays hold one scalar dtype".into())
+            }
             ("fortran_order", PyLiteral::Bool(flag)) => fortran_order = Some(flag),
             ("shape", PyLiteral::Tuple(dims)) => shape = Some(dims),
             (key, _) => return Err(format!("bad .npy header: unexpected value for `{key}`")),
@@ -985,7 +1005,8 @@ mod tests {
         assert!(parse_call("k 1").unwrap_err().contains("missing `(`"));
         assert!(parse_call("1k(1)").unwrap_err().contains("not a kernel name"));
         assert!(parse_call("k(zeros(3)))").unwrap_err().contains("unbalanced"));
-        let source = "def f(x):\n    return x\n# run: f(1)\n  #run:f(rand(3))\n# runner: no\nx = 1 # run: not a comment line\n";
+        let source =
+            "def f(x):\n    return x\n# run: f(1)\n  #run:f(rand(3))\n# runner: no\nx = 1 # run: not a comment line\n";
         assert_eq!(run_lines(source), vec![(3, "f(1)".to_string()), (4, "f(rand(3))".to_string())]);
     }
 
@@ -1023,7 +1044,12 @@ mod tests {
         assert_eq!(read, data);
         assert_eq!(read.to_scalars(), (1..=6).map(|v| Scalar::F64(v as f64)).collect::<Vec<_>>());
         // A transposed (non-contiguous in either order) view is written in C order.
-        let strided = ArrayData::I32(ArrayD::from_shape_vec(IxDyn(&[3, 4]), (0..12).collect()).unwrap().slice_move(ndarray::s![.., ..;2]).into_dyn());
+        let strided = ArrayData::I32(
+            ArrayD::from_shape_vec(IxDyn(&[3, 4]), (0..12).collect())
+                .unwrap()
+                .slice_move(ndarray::s![.., ..;2])
+                .into_dyn(),
+        );
         assert_eq!(round_trip(&strided).to_scalars(), strided.to_scalars());
     }
 
@@ -1065,7 +1091,10 @@ mod tests {
         // Big-endian is read too.
         let header = "{'descr': '>u2', 'fortran_order': True, 'shape': (3,), }";
         let data: Vec<u8> = [1u16, 256, 65535].iter().flat_map(|v| v.to_be_bytes()).collect();
-        assert_eq!(load(&npy_bytes(header, &data)).unwrap().to_scalars(), vec![Scalar::U16(1), Scalar::U16(256), Scalar::U16(65535)]);
+        assert_eq!(
+            load(&npy_bytes(header, &data)).unwrap().to_scalars(),
+            vec![Scalar::U16(1), Scalar::U16(256), Scalar::U16(65535)]
+        );
         // An empty array.
         let header = "{'descr': '<f8', 'fortran_order': False, 'shape': (0, 3), }";
         assert_eq!(load(&npy_bytes(header, &[])).unwrap().shape(), vec![0, 3]);
@@ -1083,12 +1112,21 @@ mod tests {
             (b"\x93NUMPY\x09\x00\x00\x00".to_vec(), "unsupported .npy format version 9"),
             (b"\x93NUMPY\x02\x00\xff\xff\xff\xff".to_vec(), "not plausible"),
             (npy_bytes("{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }", &f64_data), "truncated file"),
-            (npy_bytes("{'descr': '<f8', 'fortran_order': False, 'shape': (1000000000000,), }", &f64_data), "truncated file"),
-            (npy_bytes("{'descr': '<f8', 'fortran_order': False, 'shape': (99999999999999, 99999999999999), }", &[]), "too large"),
+            (
+                npy_bytes("{'descr': '<f8', 'fortran_order': False, 'shape': (1000000000000,), }", &f64_data),
+                "truncated file",
+            ),
+            (
+                npy_bytes("{'descr': '<f8', 'fortran_order': False, 'shape': (99999999999999, 99999999999999), }", &[]),
+                "too large",
+            ),
             (npy_bytes("{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }", &f64_data), "unexpected bytes"),
             (npy_bytes("{'descr': '<f8', 'fortran_order': False, 'shape': (), }", &f64_data[..8]), "0-dimensional"),
             (npy_bytes("{'descr': '<f8', 'fortran_order': False, 'shape': (1, 1, 1, 2), }", &f64_data), "1 to 3"),
-            (npy_bytes("{'descr': '<c16', 'fortran_order': False, 'shape': (1,), }", &f64_data), "dtype `<c16` is not supported"),
+            (
+                npy_bytes("{'descr': '<c16', 'fortran_order': False, 'shape': (1,), }", &f64_data),
+                "dtype `<c16` is not supported",
+            ),
             (npy_bytes("{'descr': '<U3', 'fortran_order': False, 'shape': (1,), }", &f64_data), "not supported"),
             (npy_bytes("{'descr': [('a', '<f8')], 'fortran_order': False, 'shape': (2,), }", &f64_data), "structured"),
             (npy_bytes("{'descr': '<f8', 'shape': (2,), }", &f64_data), "must give"),

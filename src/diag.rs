@@ -36,14 +36,7 @@ pub struct Label {
 
 impl Diagnostic {
     pub fn error(code: &'static str, span: Span, message: impl Into<String>) -> Diagnostic {
-        Diagnostic {
-            code,
-            message: message.into(),
-            span,
-            span_label: String::new(),
-            labels: Vec::new(),
-            help: None,
-        }
+        Diagnostic { code, message: message.into(), span, span_label: String::new(), labels: Vec::new(), help: None }
     }
 
     /// Sets the text shown under the primary caret.
@@ -100,13 +93,9 @@ fn to_codespan(diagnostic: &Diagnostic, file: &SourceFile) -> cs::Diagnostic<()>
         let end = (span.end as usize).clamp(start, len);
         start..end
     };
-    let mut labels =
-        vec![cs::Label::primary((), clamp(diagnostic.span)).with_message(&diagnostic.span_label)];
+    let mut labels = vec![cs::Label::primary((), clamp(diagnostic.span)).with_message(&diagnostic.span_label)];
     labels.extend(
-        diagnostic
-            .labels
-            .iter()
-            .map(|label| cs::Label::secondary((), clamp(label.span)).with_message(&label.message)),
+        diagnostic.labels.iter().map(|label| cs::Label::secondary((), clamp(label.span)).with_message(&label.message)),
     );
     let mut notes = Vec::new();
     if let Some(help) = &diagnostic.help {

@@ -22,7 +22,9 @@ use crate::mathlib::{self, MathFunction};
 use crate::span::Span;
 use crate::tir::{self, BinaryOp, Builtin, Expr, ExprKind, Fill, FuncId, LocalId, Stmt, StmtKind, UnaryOp, ViewItem};
 use crate::types::{ArrayType, ScalarType, Type, MAX_NDIM};
-use crate::value::{ArrayData, Element, RuntimeError, RuntimeErrorKind, Scalar, Value, MAX_ARRAY_BYTES, RECURSION_LIMIT};
+use crate::value::{
+    ArrayData, Element, RuntimeError, RuntimeErrorKind, Scalar, Value, MAX_ARRAY_BYTES, RECURSION_LIMIT,
+};
 use ndarray::{ArrayD, IxDyn};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -82,7 +84,10 @@ fn run(program: &tir::Program, args: &mut [Value]) -> Result<Value, RuntimeError
     match result? {
         RuntimeValue::Scalar(value) => Ok(Value::Scalar(value)),
         RuntimeValue::Tuple(items) => Ok(Value::Tuple(items)),
-        RuntimeValue::Array(view) => view.to_host().map(Value::Array).ok_or_else(|| internal_error("a returned view lies outside its buffer", entry.span)),
+        RuntimeValue::Array(view) => view
+            .to_host()
+            .map(Value::Array)
+            .ok_or_else(|| internal_error("a returned view lies outside its buffer", entry.span)),
         RuntimeValue::None => Ok(Value::None),
     }
 }
@@ -111,7 +116,8 @@ fn entry_arguments(entry: &tir::Function, args: &[Value]) -> Result<Vec<RuntimeV
             Value::Scalar(value) => RuntimeValue::Scalar(*value),
             Value::Tuple(items) => RuntimeValue::Tuple(items.clone()),
             Value::Array(host) => {
-                let view = ArrayView::from_host(host).ok_or_else(|| internal_error("an argument array has too many dimensions", entry.span))?;
+                let view = ArrayView::from_host(host)
+                    .ok_or_else(|| internal_error("an argument array has too many dimensions", entry.span))?;
                 RuntimeValue::Array(view)
             }
             Value::None => RuntimeValue::None,
@@ -216,7 +222,8 @@ impl ArrayView {
         }
         let mut position = self.offset;
         for (axis, &index) in indices.iter().enumerate() {
-            let resolved = resolve_index(index, self.shape[axis]).ok_or_else(|| out_of_bounds(name, indices, axis, self.shape[axis]))?;
+            let resolved = resolve_index(index, self.shape[axis])
+                .ok_or_else(|| out_of_bounds(name, indices, axis, self.shape[axis]))?;
             position = offset_by(position, resolved, self.strides[axis])?;
         }
         usize::try_from(position).map_err(|_| internal("an element position is negative"))
@@ -230,7 +237,10 @@ impl ArrayView {
         if value.ty() != self.dtype() {
             return Err(internal(format!("storing a {} into a {} array", value.ty(), self.dtype())));
         }
-        self.buffer.borrow_mut().store(position, value).ok_or_else(|| internal("an element position lies outside its buffer"))
+        self.buffer
+            .borrow_mut()
+            .store(position, value)
+            .ok_or_else(|| internal("an element position lies outside its buffer"))
     }
 
     /// The buffer positions of every element, in logical (C) order.
@@ -443,7 +453,19 @@ macro_rules! define_buffer {
     };
 }
 
-define_buffer!(Bool(bool), I8(i8), I16(i16), I32(i32), I64(i64), U8(u8), U16(u16), U32(u32), U64(u64), F32(f32), F64(f64));
+define_buffer!(
+    Bool(bool),
+    I8(i8),
+    I16(i16),
+    I32(i32),
+    I64(i64),
+    U8(u8),
+    U16(u16),
+    U32(u32),
+    U64(u64),
+    F32(f32),
+    F64(f64)
+);
 
 /// A vector of `len` zeros, or `None` when the allocator refuses.
 fn zeros<T: Element>(len: usize) -> Option<Vec<T>> {
@@ -469,7 +491,9 @@ struct Frame<'p> {
 
 impl Frame<'_> {
     fn get(&self, local: LocalId) -> Result<&RuntimeValue, RuntimeErrorKind> {
-        self.locals.get(local.0 as usize).ok_or_else(|| internal(format!("no local {} in `{}`", local.0, self.function.name)))
+        self.locals
+            .get(local.0 as usize)
+            .ok_or_else(|| internal(format!("no local {} in `{}`", local.0, self.function.name)))
     }
 
     fn get_scalar(&self, local: LocalId) -> Result<Scalar, RuntimeErrorKind> {
@@ -483,7 +507,10 @@ impl Frame<'_> {
     fn set(&mut self, local: LocalId, value: RuntimeValue) -> Result<(), RuntimeErrorKind> {
         let ty = local_type(self.function, local)?;
         if !value.has_type(ty) {
-            return Err(internal(format!("assigning a value of another type to `{}` ({ty})", self.function.local(local).name)));
+            return Err(internal(format!(
+                "assigning a value of another type to `{}` ({ty})",
+                self.function.local(local).name
+            )));
         }
         self.locals[local.0 as usize] = value;
         Ok(())
@@ -532,7 +559,8 @@ impl<'p> Interpreter<'p> {
             .get(func.0 as usize)
             .ok_or_else(|| internal_error(format!("no function {}", func.0), span))?;
         if args.len() != function.params.len() {
-            let message = format!("`{}` takes {} arguments but was given {}", function.name, function.params.len(), args.len());
+            let message =
+                format!("`{}` takes {} arguments but was given {}", function.name, function.params.len(), args.len());
             return Err(internal_error(message, span));
         }
         let locals = function.locals.iter().map(|local| RuntimeValue::initial(&local.ty)).collect();
@@ -592,7 +620,13 @@ impl<'p> Interpreter<'p> {
                 if step == 0 {
                     return Err(RuntimeError { kind: RuntimeErrorKind::ZeroStep, span: *range_span });
                 }
-                let range = Range { var: *var, start, step, trip_count: range_trip_count(start, stop, step), span: *range_span };
+                let range = Range {
+                    var: *var,
+                    start,
+                    step,
+                    trip_count: range_trip_count(start, stop, step),
+                    span: *range_span,
+                };
                 return match parallel {
                     None => self.exec_range(frame, &range, body),
                     Some(parallel) => self.exec_parallel_range(frame, &range, body, &parallel.reductions, stmt.span),
@@ -709,30 +743,59 @@ impl<'p> Interpreter<'p> {
         }
     }
 
-    fn eval_cast(&mut self, frame: &mut Frame<'p>, operand: &'p Expr, expr: &'p Expr) -> Result<RuntimeValue, RuntimeError> {
+    fn eval_cast(
+        &mut self,
+        frame: &mut Frame<'p>,
+        operand: &'p Expr,
+        expr: &'p Expr,
+    ) -> Result<RuntimeValue, RuntimeError> {
         let value = self.eval_scalar(frame, operand)?;
         let dtype = expr_dtype(expr).at(expr.span)?;
         Ok(RuntimeValue::Scalar(value.cast(dtype)))
     }
 
-    fn eval_unary(&mut self, frame: &mut Frame<'p>, op: UnaryOp, operand: &'p Expr, span: Span) -> Result<RuntimeValue, RuntimeError> {
+    fn eval_unary(
+        &mut self,
+        frame: &mut Frame<'p>,
+        op: UnaryOp,
+        operand: &'p Expr,
+        span: Span,
+    ) -> Result<RuntimeValue, RuntimeError> {
         let value = self.eval_scalar(frame, operand)?;
         unary(op, value).map(RuntimeValue::Scalar).at(span)
     }
 
-    fn eval_binary(&mut self, frame: &mut Frame<'p>, op: BinaryOp, left: &'p Expr, right: &'p Expr, span: Span) -> Result<RuntimeValue, RuntimeError> {
+    fn eval_binary(
+        &mut self,
+        frame: &mut Frame<'p>,
+        op: BinaryOp,
+        left: &'p Expr,
+        right: &'p Expr,
+        span: Span,
+    ) -> Result<RuntimeValue, RuntimeError> {
         let left = self.eval_scalar(frame, left)?;
         let right = self.eval_scalar(frame, right)?;
         binary(op, left, right).map(RuntimeValue::Scalar).at(span)
     }
 
-    fn eval_powi(&mut self, frame: &mut Frame<'p>, base: &'p Expr, exponent: i32, span: Span) -> Result<RuntimeValue, RuntimeError> {
+    fn eval_powi(
+        &mut self,
+        frame: &mut Frame<'p>,
+        base: &'p Expr,
+        exponent: i32,
+        span: Span,
+    ) -> Result<RuntimeValue, RuntimeError> {
         let base = self.eval_scalar(frame, base)?;
         powi(base, exponent).map(RuntimeValue::Scalar).at(span)
     }
 
     /// A comparison chain: lazy, each pair compared after casting both sides.
-    fn eval_compare(&mut self, frame: &mut Frame<'p>, first: &'p Expr, rest: &'p [(tir::CmpOp, ScalarType, Expr)]) -> Result<RuntimeValue, RuntimeError> {
+    fn eval_compare(
+        &mut self,
+        frame: &mut Frame<'p>,
+        first: &'p Expr,
+        rest: &'p [(tir::CmpOp, ScalarType, Expr)],
+    ) -> Result<RuntimeValue, RuntimeError> {
         let mut previous = self.eval_scalar(frame, first)?;
         for (op, dtype, operand) in rest {
             let current = self.eval_scalar(frame, operand)?;
@@ -745,7 +808,13 @@ impl<'p> Interpreter<'p> {
     }
 
     /// `left and right` (`is_and`) or `left or right`, with Python's values.
-    fn eval_and_or(&mut self, frame: &mut Frame<'p>, left: &'p Expr, right: &'p Expr, is_and: bool) -> Result<RuntimeValue, RuntimeError> {
+    fn eval_and_or(
+        &mut self,
+        frame: &mut Frame<'p>,
+        left: &'p Expr,
+        right: &'p Expr,
+        is_and: bool,
+    ) -> Result<RuntimeValue, RuntimeError> {
         let left = self.eval_scalar(frame, left)?;
         if left.is_truthy() == is_and {
             self.eval(frame, right)
@@ -754,12 +823,25 @@ impl<'p> Interpreter<'p> {
         }
     }
 
-    fn eval_if_exp(&mut self, frame: &mut Frame<'p>, cond: &'p Expr, then: &'p Expr, orelse: &'p Expr) -> Result<RuntimeValue, RuntimeError> {
+    fn eval_if_exp(
+        &mut self,
+        frame: &mut Frame<'p>,
+        cond: &'p Expr,
+        then: &'p Expr,
+        orelse: &'p Expr,
+    ) -> Result<RuntimeValue, RuntimeError> {
         let branch = if self.eval_bool(frame, cond)? { then } else { orelse };
         self.eval(frame, branch)
     }
 
-    fn eval_index(&mut self, frame: &mut Frame<'p>, array: &'p Expr, indices: &'p [Expr], name: &str, span: Span) -> Result<RuntimeValue, RuntimeError> {
+    fn eval_index(
+        &mut self,
+        frame: &mut Frame<'p>,
+        array: &'p Expr,
+        indices: &'p [Expr],
+        name: &str,
+        span: Span,
+    ) -> Result<RuntimeValue, RuntimeError> {
         let array = self.eval_array(frame, array)?;
         let indices = self.eval_indices(frame, indices)?;
         let position = array.position(&indices, name).at(span)?;
@@ -767,7 +849,13 @@ impl<'p> Interpreter<'p> {
     }
 
     /// A call: arguments left to right, then the depth check, then the body.
-    fn eval_call(&mut self, frame: &mut Frame<'p>, func: FuncId, args: &'p [Expr], span: Span) -> Result<RuntimeValue, RuntimeError> {
+    fn eval_call(
+        &mut self,
+        frame: &mut Frame<'p>,
+        func: FuncId,
+        args: &'p [Expr],
+        span: Span,
+    ) -> Result<RuntimeValue, RuntimeError> {
         let mut values = Vec::with_capacity(args.len());
         for arg in args {
             values.push(self.eval(frame, arg)?);
@@ -781,7 +869,13 @@ impl<'p> Interpreter<'p> {
         result
     }
 
-    fn eval_builtin(&mut self, frame: &mut Frame<'p>, op: Builtin, args: &'p [Expr], expr: &'p Expr) -> Result<RuntimeValue, RuntimeError> {
+    fn eval_builtin(
+        &mut self,
+        frame: &mut Frame<'p>,
+        op: Builtin,
+        args: &'p [Expr],
+        expr: &'p Expr,
+    ) -> Result<RuntimeValue, RuntimeError> {
         let mut values = Vec::with_capacity(args.len());
         for arg in args {
             values.push(self.eval(frame, arg)?);
@@ -797,16 +891,29 @@ impl<'p> Interpreter<'p> {
         Ok(RuntimeValue::Tuple(values))
     }
 
-    fn eval_tuple_get(&mut self, frame: &mut Frame<'p>, tuple: &'p Expr, index: u32, span: Span) -> Result<RuntimeValue, RuntimeError> {
+    fn eval_tuple_get(
+        &mut self,
+        frame: &mut Frame<'p>,
+        tuple: &'p Expr,
+        index: u32,
+        span: Span,
+    ) -> Result<RuntimeValue, RuntimeError> {
         match self.eval(frame, tuple)? {
-            RuntimeValue::Tuple(items) => {
-                items.get(index as usize).map(|item| RuntimeValue::Scalar(*item)).ok_or_else(|| internal_error("tuple index out of range", span))
-            }
+            RuntimeValue::Tuple(items) => items
+                .get(index as usize)
+                .map(|item| RuntimeValue::Scalar(*item))
+                .ok_or_else(|| internal_error("tuple index out of range", span)),
             _ => Err(internal_error("indexing a value that is not a tuple", span)),
         }
     }
 
-    fn eval_new_array(&mut self, frame: &mut Frame<'p>, shape: &'p [Expr], fill: &'p Fill, expr: &'p Expr) -> Result<RuntimeValue, RuntimeError> {
+    fn eval_new_array(
+        &mut self,
+        frame: &mut Frame<'p>,
+        shape: &'p [Expr],
+        fill: &'p Fill,
+        expr: &'p Expr,
+    ) -> Result<RuntimeValue, RuntimeError> {
         let extents = self.eval_indices(frame, shape)?;
         let fill = match fill {
             Fill::Empty | Fill::Zeros => None,
@@ -817,7 +924,14 @@ impl<'p> Interpreter<'p> {
         new_array(array_type, &extents, fill).map(RuntimeValue::Array).at(expr.span)
     }
 
-    fn eval_arange(&mut self, frame: &mut Frame<'p>, start: &'p Expr, stop: &'p Expr, step: &'p Expr, expr: &'p Expr) -> Result<RuntimeValue, RuntimeError> {
+    fn eval_arange(
+        &mut self,
+        frame: &mut Frame<'p>,
+        start: &'p Expr,
+        stop: &'p Expr,
+        step: &'p Expr,
+        expr: &'p Expr,
+    ) -> Result<RuntimeValue, RuntimeError> {
         let start = self.eval_scalar(frame, start)?;
         let stop = self.eval_scalar(frame, stop)?;
         let step = self.eval_scalar(frame, step)?;
@@ -825,7 +939,14 @@ impl<'p> Interpreter<'p> {
         arange(array_type.dtype, start, stop, step).map(RuntimeValue::Array).at(expr.span)
     }
 
-    fn eval_view(&mut self, frame: &mut Frame<'p>, array: &'p Expr, items: &'p [ViewItem], name: &str, span: Span) -> Result<RuntimeValue, RuntimeError> {
+    fn eval_view(
+        &mut self,
+        frame: &mut Frame<'p>,
+        array: &'p Expr,
+        items: &'p [ViewItem],
+        name: &str,
+        span: Span,
+    ) -> Result<RuntimeValue, RuntimeError> {
         enum Item {
             Index(i64),
             Range(Option<i64>, Option<i64>),
@@ -846,7 +967,10 @@ impl<'p> Interpreter<'p> {
             return Err(internal_error("a view has more items than its array has axes", span));
         }
         // An index error reports the integer indices of the view, in order.
-        let indices: Vec<i64> = evaluated.iter().filter_map(|item| if let Item::Index(index) = item { Some(*index) } else { None }).collect();
+        let indices: Vec<i64> = evaluated
+            .iter()
+            .filter_map(|item| if let Item::Index(index) = item { Some(*index) } else { None })
+            .collect();
         let mut offset = array.offset;
         let mut shape = Axes::zeros(0);
         let mut strides = Axes::zeros(0);
@@ -1141,7 +1265,8 @@ fn builtin(op: Builtin, args: &[RuntimeValue], dtype: ScalarType) -> Result<Scal
     };
     match op {
         Builtin::Shape(axis) => {
-            let extent = array_arg()?.shape.get(axis as usize).copied().ok_or_else(|| internal("shape axis out of range"))?;
+            let extent =
+                array_arg()?.shape.get(axis as usize).copied().ok_or_else(|| internal("shape axis out of range"))?;
             Ok(Scalar::I64(i64::try_from(extent).unwrap_or(i64::MAX)))
         }
         Builtin::Size => Ok(Scalar::I64(i64::try_from(array_arg()?.len()).unwrap_or(i64::MAX))),
@@ -1169,7 +1294,8 @@ fn builtin(op: Builtin, args: &[RuntimeValue], dtype: ScalarType) -> Result<Scal
         Builtin::Round if !scalar_arg(0)?.ty().is_float() => Ok(scalar_arg(0)?.cast(dtype)),
         _ => {
             let first = scalar_arg(0)?;
-            let symbol = mathlib::builtin_symbol(op, first.ty()).ok_or_else(|| internal(format!("{op:?} on a {}", first.ty())))?;
+            let symbol = mathlib::builtin_symbol(op, first.ty())
+                .ok_or_else(|| internal(format!("{op:?} on a {}", first.ty())))?;
             let mismatch = || internal(format!("{op:?}: operands do not match {}", symbol.name));
             let second = || scalar_arg(1);
             let result = match (symbol.function, first) {
@@ -1339,7 +1465,10 @@ mod tests {
     fn view(array: Expr, items: Vec<ViewItem>, name: &str) -> Expr {
         let (dtype, ndim) = dtype_of(&array);
         let dropped = items.iter().filter(|item| matches!(item, ViewItem::Index(_))).count() as u8;
-        node(ExprKind::View { array: Box::new(array), items, name: name.to_string() }, array_type(dtype, ndim - dropped))
+        node(
+            ExprKind::View { array: Box::new(array), items, name: name.to_string() },
+            array_type(dtype, ndim - dropped),
+        )
     }
 
     fn new_array(dtype: ScalarType, shape: Vec<Expr>, fill: Fill) -> Expr {
@@ -1407,7 +1536,14 @@ mod tests {
         }
 
         fn finish(self, name: &str, ret: Type, body: Vec<Stmt>) -> Function {
-            Function { name: name.to_string(), params: self.params, locals: self.locals, ret, body, span: Span::default() }
+            Function {
+                name: name.to_string(),
+                params: self.params,
+                locals: self.locals,
+                ret,
+                body,
+                span: Span::default(),
+            }
         }
     }
 
@@ -1460,7 +1596,10 @@ mod tests {
             assert_eq!(eval_scalar(negated), expected_negation, "-({dtype} min)");
             assert_eq!(eval_scalar(builtin(Builtin::Abs, vec![konst(min)], dtype)), min, "abs({dtype} min)");
         }
-        assert_eq!(eval_scalar(binary(BinaryOp::Mul, of(U64, u64::MAX as i128), of(U64, u64::MAX as i128))), Scalar::U64(1));
+        assert_eq!(
+            eval_scalar(binary(BinaryOp::Mul, of(U64, u64::MAX as i128), of(U64, u64::MAX as i128))),
+            Scalar::U64(1)
+        );
         let invert = node(ExprKind::Unary(UnaryOp::Invert, Box::new(of(U8, 5))), scalar_type(U8));
         assert_eq!(eval_scalar(invert), Scalar::U8(250));
         let not = node(ExprKind::Unary(UnaryOp::Not, Box::new(int(0))), scalar_type(Bool));
@@ -1470,7 +1609,15 @@ mod tests {
     #[test]
     fn integer_floor_division_and_modulo_follow_python() {
         // (x, y, x // y, x % y) as Python computes them.
-        let cases = [(-7, 2, -4, 1), (7, -2, -4, -1), (-7, -2, 3, -1), (7, 2, 3, 1), (-7, 3, -3, 2), (6, -3, -2, 0), (0, -5, 0, 0)];
+        let cases = [
+            (-7, 2, -4, 1),
+            (7, -2, -4, -1),
+            (-7, -2, 3, -1),
+            (7, 2, 3, 1),
+            (-7, 3, -3, 2),
+            (6, -3, -2, 0),
+            (0, -5, 0, 0),
+        ];
         for (x, y, quotient, remainder) in cases {
             assert_eq!(eval_scalar(binary(BinaryOp::FloorDiv, int(x), int(y))), Scalar::I64(quotient), "{x} // {y}");
             assert_eq!(eval_scalar(binary(BinaryOp::Mod, int(x), int(y))), Scalar::I64(remainder), "{x} % {y}");
@@ -1481,7 +1628,8 @@ mod tests {
         assert_eq!(eval_scalar(binary(BinaryOp::FloorDiv, of(U8, 200), of(U8, 7))), Scalar::U8(28));
         assert_eq!(eval_scalar(binary(BinaryOp::Mod, of(U64, u64::MAX as i128), of(U64, 10))), Scalar::U64(5));
         for op in [BinaryOp::FloorDiv, BinaryOp::Mod] {
-            let function = Builder::default().finish("k", scalar_type(I32), vec![ret(at(binary(op, of(I32, 1), of(I32, 0)), 12))]);
+            let function =
+                Builder::default().finish("k", scalar_type(I32), vec![ret(at(binary(op, of(I32, 1), of(I32, 0)), 12))]);
             let error = interpret(&program(vec![function]), &mut []).unwrap_err();
             assert_eq!(error, RuntimeError { kind: RuntimeErrorKind::DivisionByZero, span: span(12) });
         }
@@ -1614,7 +1762,10 @@ mod tests {
         assert_eq!(eval_scalar(builtin(Builtin::Sqrt, vec![konst(Scalar::F32(2.0))], F32)), Scalar::F32(2f32.sqrt()));
         assert_eq!(eval_scalar(builtin(Builtin::Sin, vec![float(0.5)], F64)), Scalar::F64(0.5f64.sin()));
         assert_eq!(eval_scalar(builtin(Builtin::Abs, vec![float(-0.0)], F64)).as_f64().unwrap().to_bits(), 0);
-        assert_eq!(eval_scalar(builtin(Builtin::Atan2, vec![float(1.0), float(-1.0)], F64)), Scalar::F64(1f64.atan2(-1.0)));
+        assert_eq!(
+            eval_scalar(builtin(Builtin::Atan2, vec![float(1.0), float(-1.0)], F64)),
+            Scalar::F64(1f64.atan2(-1.0))
+        );
         assert_eq!(eval_scalar(builtin(Builtin::Gamma, vec![float(5.0)], F64)), Scalar::F64(24.0));
         assert_eq!(eval_scalar(builtin(Builtin::IsNan, vec![konst(Scalar::F32(f32::NAN))], Bool)), Scalar::Bool(true));
         assert_eq!(eval_scalar(builtin(Builtin::IsFinite, vec![float(f64::INFINITY)], Bool)), Scalar::Bool(false));
@@ -1660,7 +1811,10 @@ mod tests {
         let error = interpret(&program(vec![function]), &mut args).unwrap_err();
         assert_eq!(error.kind, RuntimeErrorKind::DivisionByZero);
         // The first store happened and is visible to the host despite the error.
-        assert_eq!(args[0], Value::Array(ArrayData::I64(ArrayD::from_shape_vec(IxDyn(&[4]), vec![1, 2, 3, 103]).unwrap())));
+        assert_eq!(
+            args[0],
+            Value::Array(ArrayData::I64(ArrayD::from_shape_vec(IxDyn(&[4]), vec![1, 2, 3, 103]).unwrap()))
+        );
     }
 
     #[test]
@@ -1676,7 +1830,14 @@ mod tests {
             assign(column_id, view(a.clone(), vec![whole(), ViewItem::Index(int(-1))], "a")),
             store(column.clone(), vec![int(0)], float(-1.0), "column"),
             // A view of a view: row 2, columns 1..3, then its element 1.
-            assign(inner_id, view(view(a.clone(), vec![ViewItem::Index(int(2)), slice(Some(1), None)], "a"), vec![slice(Some(1), Some(3))], "b")),
+            assign(
+                inner_id,
+                view(
+                    view(a.clone(), vec![ViewItem::Index(int(2)), slice(Some(1), None)], "a"),
+                    vec![slice(Some(1), Some(3))],
+                    "b",
+                ),
+            ),
             store(inner.clone(), vec![int(-1)], float(55.0), "inner"),
             ret(view(a.clone(), vec![slice(Some(-2), Some(100)), slice(None, Some(-2))], "a")),
         ];
@@ -1695,7 +1856,8 @@ mod tests {
             let mut builder = Builder::default();
             let (_, b) = builder.param("b", array_type(I64, 1));
             let function = builder.finish("k", array_type(I64, 1), vec![ret(view(b, vec![slice(lower, upper)], "b"))]);
-            let mut args = [Value::Array(ArrayData::I64(ArrayD::from_shape_vec(IxDyn(&[10]), (0..10).collect()).unwrap()))];
+            let mut args =
+                [Value::Array(ArrayData::I64(ArrayD::from_shape_vec(IxDyn(&[10]), (0..10).collect()).unwrap()))];
             match interpret(&program(vec![function]), &mut args).unwrap() {
                 Value::Array(ArrayData::I64(array)) => array.iter().copied().collect::<Vec<i64>>(),
                 other => panic!("{other:?}"),
@@ -1719,7 +1881,10 @@ mod tests {
             interpret(&program(vec![function]), &mut args).unwrap_err().kind.to_string()
         };
         assert_eq!(run(vec![ViewItem::Index(int(5))]), "a[5]: index 5 out of bounds for axis 0 with size 3");
-        assert_eq!(run(vec![whole(), ViewItem::Index(int(-5))]), "a[-5]: index -5 out of bounds for axis 1 with size 4");
+        assert_eq!(
+            run(vec![whole(), ViewItem::Index(int(-5))]),
+            "a[-5]: index -5 out of bounds for axis 1 with size 4"
+        );
     }
 
     /// A kernel that adds `100 * i + j` to every element of a 2-D f64 array
@@ -1749,7 +1914,8 @@ mod tests {
         let logical = host((0..12).map(|v| f64::from(v) * 1.5).collect(), &[3, 4]);
         let expected = |original: &ArrayD<f64>| {
             let mut updated = original.clone();
-            for ((i, j), value) in updated.view_mut().into_dimensionality::<ndarray::Ix2>().unwrap().indexed_iter_mut() {
+            for ((i, j), value) in updated.view_mut().into_dimensionality::<ndarray::Ix2>().unwrap().indexed_iter_mut()
+            {
                 *value += (100 * i + j) as f64;
             }
             updated
@@ -1773,7 +1939,12 @@ mod tests {
     fn narrow_host_arrays_round_trip() {
         let mut builder = Builder::default();
         let (_, x) = builder.param("x", array_type(U16, 1));
-        let body = vec![store(x.clone(), vec![int(0)], binary(BinaryOp::Sub, index(x.clone(), vec![int(1)], "x"), of(U16, 3)), "x")];
+        let body = vec![store(
+            x.clone(),
+            vec![int(0)],
+            binary(BinaryOp::Sub, index(x.clone(), vec![int(1)], "x"), of(U16, 3)),
+            "x",
+        )];
         let function = builder.finish("k", Type::None, body);
         let mut args = [Value::Array(ArrayData::U16(ArrayD::from_shape_vec(IxDyn(&[2]), vec![9, 1]).unwrap()))];
         assert_eq!(interpret(&program(vec![function]), &mut args), Ok(Value::None));
@@ -1813,7 +1984,10 @@ mod tests {
     fn arange_counts_like_numpy() {
         let arange = |start: Expr, stop: Expr, step: Expr| {
             let dtype = start.ty.scalar().unwrap();
-            let expr = node(ExprKind::Arange { start: Box::new(start), stop: Box::new(stop), step: Box::new(step) }, array_type(dtype, 1));
+            let expr = node(
+                ExprKind::Arange { start: Box::new(start), stop: Box::new(stop), step: Box::new(step) },
+                array_type(dtype, 1),
+            );
             eval(expr).map(|value| match value {
                 Value::Array(array) => array.to_scalars(),
                 other => panic!("{other:?}"),
@@ -1836,7 +2010,13 @@ mod tests {
 
     /// `i = i_before; for i in range(start, stop, step): <first(i)>; total += i;
     /// trips += 1`; returns `(total, i after the loop, trips)`.
-    fn run_range(start: i64, stop: i64, step: i64, i_before: i64, first: impl Fn(&Expr) -> Vec<Stmt>) -> Result<Vec<Scalar>, RuntimeError> {
+    fn run_range(
+        start: i64,
+        stop: i64,
+        step: i64,
+        i_before: i64,
+        first: impl Fn(&Expr) -> Vec<Stmt>,
+    ) -> Result<Vec<Scalar>, RuntimeError> {
         let mut builder = Builder::default();
         let (i_id, i) = builder.local("i", scalar_type(I64));
         let (total_id, total) = builder.local("total", scalar_type(I64));
@@ -1900,12 +2080,20 @@ mod tests {
                 body: vec![assign(n_id, halve), assign(steps_id, binary(BinaryOp::Add, steps.clone(), int(1)))],
             }),
             ret(node(
-                ExprKind::Tuple(vec![steps, builtin(Builtin::Size, vec![unassigned.clone()], I64), builtin(Builtin::Shape(1), vec![unassigned], I64), cast(zero, I64)]),
+                ExprKind::Tuple(vec![
+                    steps,
+                    builtin(Builtin::Size, vec![unassigned.clone()], I64),
+                    builtin(Builtin::Shape(1), vec![unassigned], I64),
+                    cast(zero, I64),
+                ]),
                 Type::Tuple(vec![I64; 4]),
             )),
         ];
         let function = builder.finish("k", Type::Tuple(vec![I64; 4]), body);
-        assert_eq!(interpret(&program(vec![function]), &mut []), Ok(Value::Tuple([9, 0, 0, 0].map(Scalar::I64).to_vec())));
+        assert_eq!(
+            interpret(&program(vec![function]), &mut []),
+            Ok(Value::Tuple([9, 0, 0, 0].map(Scalar::I64).to_vec()))
+        );
     }
 
     #[test]
@@ -1920,14 +2108,27 @@ mod tests {
             pair.clone(),
             vec![
                 store(a, vec![int(0)], v.clone(), "a"),
-                ret(node(ExprKind::Tuple(vec![binary(BinaryOp::Mul, v.clone(), float(2.0)), binary(BinaryOp::Mul, v, float(3.0))]), pair.clone())),
+                ret(node(
+                    ExprKind::Tuple(vec![
+                        binary(BinaryOp::Mul, v.clone(), float(2.0)),
+                        binary(BinaryOp::Mul, v, float(3.0)),
+                    ]),
+                    pair.clone(),
+                )),
             ],
         );
         let mut main = Builder::default();
         let (_, x) = main.param("x", array_type(F64, 1));
         let (t_id, t) = main.local("t", pair.clone());
-        let call = node(ExprKind::Call { func: FuncId(1), args: vec![view(x, vec![slice(Some(1), None)], "x"), float(4.0)] }, pair.clone());
-        let main = main.finish("main", scalar_type(F64), vec![assign(t_id, call), ret(node(ExprKind::TupleGet(Box::new(t), 1), scalar_type(F64)))]);
+        let call = node(
+            ExprKind::Call { func: FuncId(1), args: vec![view(x, vec![slice(Some(1), None)], "x"), float(4.0)] },
+            pair.clone(),
+        );
+        let main = main.finish(
+            "main",
+            scalar_type(F64),
+            vec![assign(t_id, call), ret(node(ExprKind::TupleGet(Box::new(t), 1), scalar_type(F64)))],
+        );
         let mut args = [Value::Array(ArrayData::F64(host(vec![0.0; 3], &[3])))];
         assert_eq!(interpret(&program(vec![main, helper]), &mut args), Ok(Value::Scalar(Scalar::F64(12.0))));
         assert_eq!(args[0], Value::Array(ArrayData::F64(host(vec![0.0, 4.0, 0.0], &[3]))));
@@ -1982,7 +2183,12 @@ mod tests {
     // ---- prange reductions. ----
 
     /// `acc = initial; for i in prange(len(x)): acc = update(acc, x[i]); return (acc, i)`.
-    fn reduction_kernel(dtype: ScalarType, op: ReduceOp, initial: Scalar, update: impl Fn(Expr, Expr) -> Expr) -> Program {
+    fn reduction_kernel(
+        dtype: ScalarType,
+        op: ReduceOp,
+        initial: Scalar,
+        update: impl Fn(Expr, Expr) -> Expr,
+    ) -> Program {
         let mut builder = Builder::default();
         let (_, x) = builder.param("x", array_type(dtype, 1));
         let (acc_id, acc) = builder.local("acc", scalar_type(dtype));
@@ -1990,7 +2196,12 @@ mod tests {
         let body = vec![
             assign(acc_id, konst(initial)),
             assign(i_id, int(-7)),
-            prange(i_id, builtin(Builtin::Shape(0), vec![x.clone()], I64), vec![assign(acc_id, update(acc.clone(), index(x, vec![i.clone()], "x")))], &[(acc_id, op)]),
+            prange(
+                i_id,
+                builtin(Builtin::Shape(0), vec![x.clone()], I64),
+                vec![assign(acc_id, update(acc.clone(), index(x, vec![i.clone()], "x")))],
+                &[(acc_id, op)],
+            ),
             ret(node(ExprKind::Tuple(vec![acc, i]), Type::Tuple(vec![dtype, I64]))),
         ];
         program(vec![builder.finish("reduce", Type::Tuple(vec![dtype, I64]), body)])
@@ -2019,7 +2230,8 @@ mod tests {
         let kernel = reduction_kernel(F64, ReduceOp::Add, Scalar::F64(0.5), |acc, x| binary(BinaryOp::Add, acc, x));
         let (sum, last) = run_reduction(&kernel, ArrayData::F64(host(values.clone(), &[5000])));
         // 5000 trips make blocks of ceil(5000 / 1024) = 5 trips.
-        let partials: Vec<f64> = values.chunks(5).map(|block| block.iter().fold(0.0, |partial, v| partial + v)).collect();
+        let partials: Vec<f64> =
+            values.chunks(5).map(|block| block.iter().fold(0.0, |partial, v| partial + v)).collect();
         assert_eq!(partials.len(), 1000);
         let expected = 0.5 + tree_sum(&partials);
         let naive = values.iter().fold(0.5, |acc, v| acc + v);
@@ -2030,7 +2242,8 @@ mod tests {
         // An uneven last block: 3001 trips in blocks of 3, the last one of 1.
         let values: Vec<f64> = (0..3001).map(|i| 1.0 / (i as f64 + 1.0)).collect();
         let (sum, _) = run_reduction(&kernel, ArrayData::F64(host(values.clone(), &[3001])));
-        let partials: Vec<f64> = values.chunks(3).map(|block| block.iter().fold(0.0, |partial, v| partial + v)).collect();
+        let partials: Vec<f64> =
+            values.chunks(3).map(|block| block.iter().fold(0.0, |partial, v| partial + v)).collect();
         assert_eq!(sum, Scalar::F64(0.5 + tree_sum(&partials)));
 
         // No trips: the variable and the loop variable are unchanged.
@@ -2043,7 +2256,8 @@ mod tests {
         let kernel = reduction_kernel(F64, ReduceOp::Add, Scalar::F64(1.0), |acc, x| binary(BinaryOp::Sub, acc, x));
         let values: Vec<f64> = (0..2500).map(|i| (i as f64).sqrt() * 1e-3).collect();
         let (result, _) = run_reduction(&kernel, ArrayData::F64(host(values.clone(), &[2500])));
-        let partials: Vec<f64> = values.chunks(3).map(|block| block.iter().fold(0.0, |partial, v| partial - v)).collect();
+        let partials: Vec<f64> =
+            values.chunks(3).map(|block| block.iter().fold(0.0, |partial, v| partial - v)).collect();
         assert_eq!(result, Scalar::F64(1.0 + tree_sum(&partials)));
     }
 
@@ -2051,11 +2265,15 @@ mod tests {
     fn prange_min_max_mul_and_bitor_reductions() {
         let values: Vec<f64> = (0..3000).map(|i| ((i * 7919) % 3001) as f64 - 1500.0).collect();
         let array = || ArrayData::F64(host(values.clone(), &[3000]));
-        let min = reduction_kernel(F64, ReduceOp::Min, Scalar::F64(0.0), |acc, x| builtin(Builtin::Min, vec![acc, x], F64));
+        let min =
+            reduction_kernel(F64, ReduceOp::Min, Scalar::F64(0.0), |acc, x| builtin(Builtin::Min, vec![acc, x], F64));
         assert_eq!(run_reduction(&min, array()), (Scalar::F64(-1500.0), 2999));
-        let max = reduction_kernel(F64, ReduceOp::Max, Scalar::F64(1e9), |acc, x| builtin(Builtin::Max, vec![acc, x], F64));
+        let max =
+            reduction_kernel(F64, ReduceOp::Max, Scalar::F64(1e9), |acc, x| builtin(Builtin::Max, vec![acc, x], F64));
         assert_eq!(run_reduction(&max, array()).0, Scalar::F64(1e9));
-        let max = reduction_kernel(F64, ReduceOp::Max, Scalar::F64(f64::NEG_INFINITY), |acc, x| builtin(Builtin::Max, vec![acc, x], F64));
+        let max = reduction_kernel(F64, ReduceOp::Max, Scalar::F64(f64::NEG_INFINITY), |acc, x| {
+            builtin(Builtin::Max, vec![acc, x], F64)
+        });
         assert_eq!(run_reduction(&max, array()).0, Scalar::F64(values.iter().copied().fold(f64::MIN, f64::max)));
 
         let threes = ArrayData::I64(ArrayD::from_elem(IxDyn(&[2000]), 3));
@@ -2063,18 +2281,22 @@ mod tests {
         assert_eq!(run_reduction(&mul, threes).0, Scalar::I64(3i64.wrapping_pow(2000).wrapping_mul(5)));
 
         let bits: Vec<u32> = (0..1500).map(|i| 1u32 << (i % 31)).collect();
-        let bitor = reduction_kernel(U32, ReduceOp::BitOr, Scalar::U32(1 << 31), |acc, x| binary(BinaryOp::BitOr, acc, x));
+        let bitor =
+            reduction_kernel(U32, ReduceOp::BitOr, Scalar::U32(1 << 31), |acc, x| binary(BinaryOp::BitOr, acc, x));
         let (result, _) = run_reduction(&bitor, ArrayData::U32(ArrayD::from_shape_vec(IxDyn(&[1500]), bits).unwrap()));
         assert_eq!(result, Scalar::U32(u32::MAX));
 
         let flags = ArrayData::Bool(ArrayD::from_shape_vec(IxDyn(&[3]), vec![true, true, false]).unwrap());
-        let all = reduction_kernel(Bool, ReduceOp::BitAnd, Scalar::Bool(true), |acc, x| binary(BinaryOp::BitAnd, acc, x));
+        let all =
+            reduction_kernel(Bool, ReduceOp::BitAnd, Scalar::Bool(true), |acc, x| binary(BinaryOp::BitAnd, acc, x));
         assert_eq!(run_reduction(&all, flags).0, Scalar::Bool(false));
     }
 
     #[test]
     fn prange_errors_stop_the_loop() {
-        let kernel = reduction_kernel(I64, ReduceOp::Add, Scalar::I64(0), |acc, x| binary(BinaryOp::Add, acc, binary(BinaryOp::FloorDiv, int(10), x)));
+        let kernel = reduction_kernel(I64, ReduceOp::Add, Scalar::I64(0), |acc, x| {
+            binary(BinaryOp::Add, acc, binary(BinaryOp::FloorDiv, int(10), x))
+        });
         let array = ArrayData::I64(ArrayD::from_shape_vec(IxDyn(&[4]), vec![1, 2, 0, 5]).unwrap());
         let error = interpret(&kernel, &mut [Value::Array(array)]).unwrap_err();
         assert_eq!(error.kind, RuntimeErrorKind::DivisionByZero);

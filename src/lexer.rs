@@ -728,10 +728,7 @@ impl<'a> Layout<'a> {
                     format!("this line is indented to column {column}, which matches no enclosing block"),
                 )
                 .with_span_label("inconsistent dedent")
-                .with_help(format!(
-                    "indent it like one of the enclosing blocks (columns {})",
-                    enclosing.join(", ")
-                )),
+                .with_help(format!("indent it like one of the enclosing blocks (columns {})", enclosing.join(", "))),
             );
             column = nearest;
         }
@@ -779,13 +776,9 @@ impl<'a> Layout<'a> {
         }
         // `(a]`: take it as the bracket that was meant.
         self.diagnostics.push(
-            Diagnostic::error(
-                "E0107",
-                span,
-                format!("{} does not match {}", kind.symbol(), top.kind.symbol()),
-            )
-            .with_span_label(format!("expected {}", expected.symbol()))
-            .with_label(top.span, "opened here"),
+            Diagnostic::error("E0107", span, format!("{} does not match {}", kind.symbol(), top.kind.symbol()))
+                .with_span_label(format!("expected {}", expected.symbol()))
+                .with_label(top.span, "opened here"),
         );
         self.brackets.pop();
         self.tokens.push(Token { kind: expected, span });
@@ -797,13 +790,10 @@ impl<'a> Layout<'a> {
     fn close_open_brackets(&mut self, next: Span) {
         let Some(innermost) = self.brackets.last().copied() else { return };
         let closer = innermost.kind.closer().unwrap_or(TokenKind::RightParen);
-        let mut diagnostic = Diagnostic::error(
-            "E0107",
-            innermost.span,
-            format!("{} is never closed", innermost.kind.symbol()),
-        )
-        .with_span_label("opened here")
-        .with_help(format!("add {} at the end of the expression", closer.symbol()));
+        let mut diagnostic =
+            Diagnostic::error("E0107", innermost.span, format!("{} is never closed", innermost.kind.symbol()))
+                .with_span_label("opened here")
+                .with_help(format!("add {} at the end of the expression", closer.symbol()));
         if next.start as usize != self.text.len() {
             diagnostic = diagnostic.with_label(next, "the next statement starts here");
         }
@@ -899,13 +889,10 @@ fn parse_digits(text: &str, digits: &str, radix: u32) -> Result<u64, NumberProbl
     check_underscores(text, digits)?;
     let mut value: u64 = 0;
     for digit in digits.chars().filter_map(|c| c.to_digit(radix)) {
-        value = value
-            .checked_mul(u64::from(radix))
-            .and_then(|v| v.checked_add(u64::from(digit)))
-            .ok_or_else(|| {
-                NumberProblem::new(format!("integer literal too large: `{text}`"))
-                    .with_help("integer literals must fit in 64 bits (at most 18446744073709551615)")
-            })?;
+        value = value.checked_mul(u64::from(radix)).and_then(|v| v.checked_add(u64::from(digit))).ok_or_else(|| {
+            NumberProblem::new(format!("integer literal too large: `{text}`"))
+                .with_help("integer literals must fit in 64 bits (at most 18446744073709551615)")
+        })?;
     }
     Ok(value)
 }
@@ -1085,10 +1072,7 @@ mod tests {
     #[test]
     fn brackets_and_backslashes_join_lines() {
         let text = "x = f(a,\n      b) + \\\n    c\ny = [1,\n2]\n";
-        assert_eq!(
-            tokens(text),
-            "name:x = name:f ( name:a , name:b ) + name:c NL name:y = [ int:1 , int:2 ] NL EOF"
-        );
+        assert_eq!(tokens(text), "name:x = name:f ( name:a , name:b ) + name:c NL name:y = [ int:1 , int:2 ] NL EOF");
         assert_eq!(tokens("x = (1 +\r\n  2)\r\n"), "name:x = ( int:1 + int:2 ) NL EOF");
         assert_eq!(tokens("x = 1 + \\\r\n  2\r\n"), "name:x = int:1 + int:2 NL EOF");
     }
@@ -1154,10 +1138,7 @@ mod tests {
         assert_eq!(lexed.diagnostics.len(), 1);
         assert_eq!(lexed.diagnostics[0].code, "E0103");
         assert_eq!(lexed.diagnostics[0].message, "tab in indentation");
-        assert_eq!(
-            lexed.diagnostics[0].help.as_deref(),
-            Some("indent with spaces (kern, like PEP 8, uses 4 spaces)")
-        );
+        assert_eq!(lexed.diagnostics[0].help.as_deref(), Some("indent with spaces (kern, like PEP 8, uses 4 spaces)"));
         assert!(codes("x =\t1\n").is_empty());
     }
 

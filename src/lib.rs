@@ -180,7 +180,14 @@ impl fmt::Display for Error {
                 f.write_str(&lines.join("\n"))
             }
             Error::Runtime { file, error } => {
-                write!(f, "{}: runtime error[{}]: {} at {}", file.name(), error.kind.code(), error.kind, file.line_col(error.span.start))
+                write!(
+                    f,
+                    "{}: runtime error[{}]: {} at {}",
+                    file.name(),
+                    error.kind.code(),
+                    error.kind,
+                    file.line_col(error.span.start)
+                )
             }
             Error::Io(message) => f.write_str(message),
         }

@@ -226,7 +226,8 @@ fn write_stdout(text: &str) -> Result<(), Failure> {
 /// The error for a kernel name the module does not define.
 fn unknown_kernel(module: &Module, file: &Path, kernel: &str) -> String {
     let names = module.kernel_names();
-    let known = if names.is_empty() { "it defines no kernels".to_string() } else { format!("kernels: {}", names.join(", ")) };
+    let known =
+        if names.is_empty() { "it defines no kernels".to_string() } else { format!("kernels: {}", names.join(", ")) };
     format!("no kernel named `{kernel}` in {} ({known})", file.display())
 }
 
@@ -240,9 +241,12 @@ fn check_paths(args: &CheckArgs, color: bool) -> Result<(), Failure> {
     let mut files = Vec::new();
     for path in &args.paths {
         if path.is_dir() {
-            let entries = std::fs::read_dir(path).map_err(|error| Failure::Message(format!("{}: {error}", path.display())))?;
-            let mut found: Vec<PathBuf> =
-                entries.filter_map(|entry| entry.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "kern")).collect();
+            let entries =
+                std::fs::read_dir(path).map_err(|error| Failure::Message(format!("{}: {error}", path.display())))?;
+            let mut found: Vec<PathBuf> = entries
+                .filter_map(|entry| entry.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "kern"))
+                .collect();
             if found.is_empty() {
                 return Err(Failure::Message(format!("{}: no .kern files in this directory", path.display())));
             }
@@ -312,7 +316,10 @@ fn check(file: &Path, signatures: &[String], several: bool, matched: &mut [bool]
         };
         if !module.kernel_names().contains(&signature.kernel.as_str()) {
             if !several {
-                report(Failure::Message(format!("--sig '{text}': {}", unknown_kernel(&module, file, &signature.kernel))), None);
+                report(
+                    Failure::Message(format!("--sig '{text}': {}", unknown_kernel(&module, file, &signature.kernel))),
+                    None,
+                );
             }
             continue;
         }
@@ -332,7 +339,10 @@ fn check(file: &Path, signatures: &[String], several: bool, matched: &mut [bool]
                 signatures_checked += 1;
                 if let Err(error) = module.specialise(&kernel, &arg_types) {
                     let signature = Signature { kernel, args: arg_types };
-                    report(error.into(), Some(format!("while checking the run line at {place}: {call} (signature {signature})")));
+                    report(
+                        error.into(),
+                        Some(format!("while checking the run line at {place}: {call} (signature {signature})")),
+                    );
                 }
             }
             Err(message) => report(Failure::Message(format!("{place}: run line `{call}`: {message}")), None),
@@ -493,7 +503,8 @@ fn array_args(values: &[Value]) -> impl Iterator<Item = (usize, &ArrayData)> {
 /// Writes `DIR/argN.npy` for every array argument and `DIR/result.npy` for
 /// an array result.
 fn write_arrays(dir: &Path, values: &[Value], result: &Value) -> Result<(), Failure> {
-    std::fs::create_dir_all(dir).map_err(|error| Failure::Message(format!("cannot create {}: {error}", dir.display())))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|error| Failure::Message(format!("cannot create {}: {error}", dir.display())))?;
     for (index, array) in array_args(values) {
         cli_args::write_npy(&dir.join(format!("arg{index}.npy")), array).map_err(Failure::Message)?;
     }

@@ -42,7 +42,8 @@ pub struct Parsed {
 /// Parses a whole file.
 pub fn parse(file: &SourceFile) -> Parsed {
     let lexed = lex(file);
-    let mut parser = Parser { file, tokens: lexed.tokens, pos: 0, diagnostics: lexed.diagnostics, nesting: 0, last_depth: 0 };
+    let mut parser =
+        Parser { file, tokens: lexed.tokens, pos: 0, diagnostics: lexed.diagnostics, nesting: 0, last_depth: 0 };
     let module = parser.parse_file();
     Parsed { module, diagnostics: parser.diagnostics }
 }
@@ -118,7 +119,9 @@ fn comparison_op(kind: T) -> Option<CmpOp> {
 fn unsupported_statement(kind: T) -> Option<(&'static str, &'static str)> {
     Some(match kind {
         T::Class => ("classes are", "use functions and arrays"),
-        T::Try | T::Except | T::Finally => ("`try` blocks are", "kernels cannot catch errors; check conditions with `if` instead"),
+        T::Try | T::Except | T::Finally => {
+            ("`try` blocks are", "kernels cannot catch errors; check conditions with `if` instead")
+        }
         T::With => ("`with` blocks are", "kernels have no context managers; remove the `with`"),
         T::Raise => ("`raise` is", "kernels cannot raise exceptions; return an error flag or value instead"),
         T::Assert => ("`assert` is", "check the condition with `if` and return an error value"),
@@ -223,7 +226,10 @@ impl<'f> Parser<'f> {
         }
         let found = self.found();
         let span = self.span();
-        self.error(Diagnostic::error("E0201", span, format!("expected {what}, found {found}")).with_span_label(format!("expected {what}")))
+        self.error(
+            Diagnostic::error("E0201", span, format!("expected {what}, found {found}"))
+                .with_span_label(format!("expected {what}")),
+        )
     }
 
     /// Whether the lexer already reported this line's indentation (a tab or
@@ -238,10 +244,9 @@ impl<'f> Parser<'f> {
     fn string_error(&mut self) -> Stop {
         let span = self.span();
         self.bump();
-        self.error(
-            Diagnostic::error("E0106", span, "string literals are not supported in kernels")
-                .with_help("kernels compute with numbers; only a docstring (the first statement of a function) may be a string"),
-        )
+        self.error(Diagnostic::error("E0106", span, "string literals are not supported in kernels").with_help(
+            "kernels compute with numbers; only a docstring (the first statement of a function) may be a string",
+        ))
     }
 
     fn unsupported(&mut self, span: Span, what: &str, help: &str) -> Stop {
@@ -279,8 +284,12 @@ impl<'f> Parser<'f> {
     fn node(&mut self, kind: ExprKind, span: Span, depth: u32) -> PResult<Expr> {
         if depth > MAX_EXPR_DEPTH {
             return Err(self.error(
-                Diagnostic::error("E0203", span, format!("expression too deeply nested (more than {MAX_EXPR_DEPTH} levels)"))
-                    .with_help("split the expression into several statements with intermediate variables"),
+                Diagnostic::error(
+                    "E0203",
+                    span,
+                    format!("expression too deeply nested (more than {MAX_EXPR_DEPTH} levels)"),
+                )
+                .with_help("split the expression into several statements with intermediate variables"),
             ));
         }
         self.last_depth = depth;
@@ -347,7 +356,8 @@ impl<'f> Parser<'f> {
                             continue;
                         }
                         self.diagnostics.push(
-                            Diagnostic::error("E0201", span, "unexpected indentation").with_help("top-level definitions start at column 1"),
+                            Diagnostic::error("E0201", span, "unexpected indentation")
+                                .with_help("top-level definitions start at column 1"),
                         );
                         self.synchronize();
                     } else {
@@ -463,10 +473,18 @@ impl<'f> Parser<'f> {
             let span = self.span();
             match self.peek() {
                 T::Star if self.peek_at(1) == T::Comma => {
-                    return Err(self.unsupported(span, "keyword-only markers (`*`) are", "remove the `*`; kernels take positional arguments"));
+                    return Err(self.unsupported(
+                        span,
+                        "keyword-only markers (`*`) are",
+                        "remove the `*`; kernels take positional arguments",
+                    ));
                 }
                 T::Star | T::DoubleStar => {
-                    return Err(self.unsupported(span, "`*args` and `**kwargs` parameters are", "take a fixed number of parameters; pass arrays for many values"));
+                    return Err(self.unsupported(
+                        span,
+                        "`*args` and `**kwargs` parameters are",
+                        "take a fixed number of parameters; pass arrays for many values",
+                    ));
                 }
                 T::Slash => return Err(self.unsupported(span, "positional-only markers (`/`) are", "remove the `/`")),
                 _ => {}
@@ -476,7 +494,8 @@ impl<'f> Parser<'f> {
             if let Some(previous) = params.iter().find(|p| p.name.name == name.name) {
                 let first = previous.name.span;
                 self.diagnostics.push(
-                    Diagnostic::error("E0303", token.span, format!("duplicate parameter `{}`", name.name)).with_label(first, "first declared here"),
+                    Diagnostic::error("E0303", token.span, format!("duplicate parameter `{}`", name.name))
+                        .with_label(first, "first declared here"),
                 );
             }
             let annotation = if self.eat(T::Colon) { Some(self.parse_expression()?) } else { None };
@@ -501,7 +520,10 @@ impl<'f> Parser<'f> {
         }
         let found = self.found();
         let span = self.span();
-        Err(self.error(Diagnostic::error("E0201", span, format!("expected `:` after {after}, found {found}")).with_span_label("expected `:`")))
+        Err(self.error(
+            Diagnostic::error("E0201", span, format!("expected `:` after {after}, found {found}"))
+                .with_span_label("expected `:`"),
+        ))
     }
 
     // ---- blocks and statements -------------------------------------------
@@ -554,13 +576,20 @@ impl<'f> Parser<'f> {
             T::While => out.push(self.parse_while_statement()?),
             T::For => out.push(self.parse_for_statement()?),
             T::Def | T::At => {
-                return Err(self.unsupported(span, "nested functions are", "define helper functions at the top level of the file; they can call each other"));
+                return Err(self.unsupported(
+                    span,
+                    "nested functions are",
+                    "define helper functions at the top level of the file; they can call each other",
+                ));
             }
             T::Indent => {
                 if self.layout_error_on_line(span) {
                     return Err(Stop);
                 }
-                return Err(self.error(Diagnostic::error("E0201", span, "unexpected indentation").with_help("indent only the body of `if`, `for`, `while` and `def`")));
+                return Err(self.error(
+                    Diagnostic::error("E0201", span, "unexpected indentation")
+                        .with_help("indent only the body of `if`, `for`, `while` and `def`"),
+                ));
             }
             T::Else | T::Elif => {
                 let keyword = if self.at(T::Else) { "else" } else { "elif" };
@@ -671,7 +700,8 @@ impl<'f> Parser<'f> {
             let ExprKind::Name(name) = &first.kind else {
                 let span = first.span;
                 return Err(self.error(
-                    Diagnostic::error("E0204", span, "only a plain name can be annotated").with_help("write `x: f64 = ...` with a variable name"),
+                    Diagnostic::error("E0204", span, "only a plain name can be annotated")
+                        .with_help("write `x: f64 = ...` with a variable name"),
                 ));
             };
             let target = Ident { name: name.clone(), span: first.span };
@@ -698,7 +728,8 @@ impl<'f> Parser<'f> {
                 for item in items {
                     if let ExprKind::Tuple(_) = item.kind {
                         return Err(self.error(
-                            Diagnostic::error("E0204", item.span, "nested tuple targets are not supported").with_help("unpack one level at a time"),
+                            Diagnostic::error("E0204", item.span, "nested tuple targets are not supported")
+                                .with_help("unpack one level at a time"),
                         ));
                     }
                     self.check_target(item, false)?;
@@ -713,10 +744,9 @@ impl<'f> Parser<'f> {
             _ => "an expression",
         };
         let span = target.span;
-        Err(self.error(
-            Diagnostic::error("E0204", span, format!("cannot assign to {what}"))
-                .with_help("assign to a name (`x = ...`), an array element (`a[i] = ...`) or a tuple of names (`a, b = ...`)"),
-        ))
+        Err(self.error(Diagnostic::error("E0204", span, format!("cannot assign to {what}")).with_help(
+            "assign to a name (`x = ...`), an array element (`a[i] = ...`) or a tuple of names (`a, b = ...`)",
+        )))
     }
 
     /// if_statement := "if" expression ":" block ("elif" expression ":" block)* ["else" ":" block]
@@ -748,7 +778,11 @@ impl<'f> Parser<'f> {
     fn reject_loop_else(&mut self) -> PResult<()> {
         if self.at(T::Else) {
             let span = self.span();
-            return Err(self.unsupported(span, "`else` after a loop is", "set a flag before `break` and test it after the loop"));
+            return Err(self.unsupported(
+                span,
+                "`else` after a loop is",
+                "set a flag before `break` and test it after the loop",
+            ));
         }
         Ok(())
     }
@@ -853,7 +887,11 @@ impl<'f> Parser<'f> {
         let orelse = self.parse_expression()?;
         depth = depth.max(self.last_depth);
         let span = self.span_from(start);
-        self.node(ExprKind::IfExp { cond: Box::new(cond), body: Box::new(body), orelse: Box::new(orelse) }, span, depth + 1)
+        self.node(
+            ExprKind::IfExp { cond: Box::new(cond), body: Box::new(body), orelse: Box::new(orelse) },
+            span,
+            depth + 1,
+        )
     }
 
     /// disjunction := conjunction ("or" conjunction)* ; conjunction := inversion ("and" inversion)*
@@ -902,10 +940,22 @@ impl<'f> Parser<'f> {
         loop {
             let span = self.span();
             match self.peek() {
-                T::Is => return Err(self.unsupported(span, "`is` comparisons are", "compare values with `==` or `!=`")),
-                T::In => return Err(self.unsupported(span, "the `in` operator is", "write a loop that compares each element")),
+                T::Is => {
+                    return Err(self.unsupported(span, "`is` comparisons are", "compare values with `==` or `!=`"))
+                }
+                T::In => {
+                    return Err(self.unsupported(
+                        span,
+                        "the `in` operator is",
+                        "write a loop that compares each element",
+                    ))
+                }
                 T::Not if self.peek_at(1) == T::In => {
-                    return Err(self.unsupported(span, "the `not in` operator is", "write a loop that compares each element"))
+                    return Err(self.unsupported(
+                        span,
+                        "the `not in` operator is",
+                        "write a loop that compares each element",
+                    ))
                 }
                 _ => {}
             }
@@ -1017,7 +1067,11 @@ impl<'f> Parser<'f> {
         while !self.at(T::RightParen) {
             let span = self.span();
             if matches!(self.peek(), T::Star | T::DoubleStar) {
-                return Err(self.unsupported(span, "`*` and `**` unpacking in calls is", "pass the arguments one by one"));
+                return Err(self.unsupported(
+                    span,
+                    "`*` and `**` unpacking in calls is",
+                    "pass the arguments one by one",
+                ));
             }
             if self.at(T::Name) && self.peek_at(1) == T::Equal {
                 let token = self.bump();
@@ -1064,7 +1118,8 @@ impl<'f> Parser<'f> {
                 if upper.is_some() {
                     depth = depth.max(self.last_depth);
                 }
-                let step = if self.eat(T::Colon) && self.starts_slice_part() { Some(self.parse_expression()?) } else { None };
+                let step =
+                    if self.eat(T::Colon) && self.starts_slice_part() { Some(self.parse_expression()?) } else { None };
                 if step.is_some() {
                     depth = depth.max(self.last_depth);
                 }
@@ -1096,10 +1151,18 @@ impl<'f> Parser<'f> {
             T::None => ExprKind::None,
             T::LeftParen => return self.parse_parenthesized(),
             T::LeftBracket => {
-                return Err(self.unsupported(span, "lists and list comprehensions are", "create arrays with `np.empty`/`np.zeros` and fill them in a loop"))
+                return Err(self.unsupported(
+                    span,
+                    "lists and list comprehensions are",
+                    "create arrays with `np.empty`/`np.zeros` and fill them in a loop",
+                ))
             }
             T::LeftBrace => {
-                return Err(self.unsupported(span, "dicts and sets are", "use arrays indexed by integers; create them with `np.zeros` and fill them in a loop"))
+                return Err(self.unsupported(
+                    span,
+                    "dicts and sets are",
+                    "use arrays indexed by integers; create them with `np.zeros` and fill them in a loop",
+                ))
             }
             T::Ellipsis => return Err(self.unsupported(span, "`...` (Ellipsis) is", "use `pass` for an empty body")),
             T::Star => return Err(self.unsupported(span, "starred expressions are", "unpack a tuple with `a, b = t`")),
@@ -1214,7 +1277,10 @@ mod tests {
         assert_eq!(expr_of("a | b ^ c & d << 1 + 2"), "(| a (^ b (& c (<< d (+ 1 2)))))");
         assert_eq!(expr_of("x if c else y"), "(if c x y)");
         assert_eq!(expr_of("a[i, j:k, ::2]"), "([] a i j:k: ::2)");
-        assert_eq!(expr_of("np.zeros((n, m), dtype=np.float32)"), "(call (. np zeros) (tuple n m) dtype=(. np float32))");
+        assert_eq!(
+            expr_of("np.zeros((n, m), dtype=np.float32)"),
+            "(call (. np zeros) (tuple n m) dtype=(. np float32))"
+        );
         assert_eq!(expr_of("a, b"), "(tuple a b)");
         assert_eq!(expr_of("(a,)"), "(tuple a)");
         assert_eq!(expr_of("(a)"), "a");
@@ -1231,7 +1297,9 @@ mod tests {
         assert_eq!(function.params.len(), 2);
         assert_eq!(function.body.len(), 8);
         assert!(matches!(&function.body[0].kind, StmtKind::Assign { targets, .. } if targets.len() == 2));
-        assert!(matches!(&function.body[4].kind, StmtKind::If { orelse, .. } if matches!(orelse[0].kind, StmtKind::If { .. })));
+        assert!(
+            matches!(&function.body[4].kind, StmtKind::If { orelse, .. } if matches!(orelse[0].kind, StmtKind::If { .. }))
+        );
     }
 
     #[test]
@@ -1258,7 +1326,11 @@ mod tests {
             let parsed = parse_text(text);
             let found = parsed.diagnostics.iter().find(|d| d.code == code);
             let diagnostic = found.unwrap_or_else(|| panic!("{text:?}: expected {code}, got {:?}", parsed.diagnostics));
-            assert!(diagnostic.message.contains(word), "{text:?}: message {:?} should mention {word}", diagnostic.message);
+            assert!(
+                diagnostic.message.contains(word),
+                "{text:?}: message {:?} should mention {word}",
+                diagnostic.message
+            );
         }
     }
 
@@ -1296,8 +1368,8 @@ mod tests {
     #[test]
     fn random_input_never_panics() {
         let pieces = [
-            "def", " f", "(", ")", ":", "\n", "    ", "x", "=", "1", "+", "[", "]", "if", "else", "for", "in", "range", ",", "**", "\t",
-            "\"", "#", "@", "return", "0x", "1e", ".", "(", "lambda", "\\\n", "\r\n", "é", "\0", "$",
+            "def", " f", "(", ")", ":", "\n", "    ", "x", "=", "1", "+", "[", "]", "if", "else", "for", "in", "range",
+            ",", "**", "\t", "\"", "#", "@", "return", "0x", "1e", ".", "(", "lambda", "\\\n", "\r\n", "é", "\0", "$",
         ];
         let mut state = 0x2545_f491_4f6c_dd1d_u64;
         let mut next = || {

@@ -82,16 +82,31 @@ pub struct Stmt {
 pub enum StmtKind {
     /// `local = value`; `value.ty` equals the local's type. Assigning an array
     /// binds the local to the same array (no copy), as in Python.
-    Assign { local: LocalId, value: Expr },
+    Assign {
+        local: LocalId,
+        value: Expr,
+    },
     /// `array[indices] = value`: `array.ty` is an array type of `ndim`
     /// dimensions, there is one `i64` index per dimension, and `value.ty` is
     /// the array's dtype. Evaluation order: array, indices left to right,
     /// value, then the index check (see [`ExprKind::Index`]) and the store.
-    Store { array: Expr, indices: Vec<Expr>, value: Expr, array_name: String },
+    Store {
+        array: Expr,
+        indices: Vec<Expr>,
+        value: Expr,
+        array_name: String,
+    },
     /// `if cond: then else: orelse`; `cond.ty` is `bool`.
-    If { cond: Expr, then: Block, orelse: Block },
+    If {
+        cond: Expr,
+        then: Block,
+        orelse: Block,
+    },
     /// `while cond: body`; `cond.ty` is `bool`.
-    While { cond: Expr, body: Block },
+    While {
+        cond: Expr,
+        body: Block,
+    },
     /// `for var in range(start, stop, step)` (or `prange`): all three bounds are
     /// `i64` and evaluated once, in order, before the loop; `var` is an `i64`
     /// local. A zero step is a `ZeroStep` runtime error at `range_span`. The
@@ -287,7 +302,10 @@ pub enum ExprKind {
     /// compares the previous operand and this one after casting both to `ty`.
     /// The result is `bool`. IEEE comparisons for floats (NaN compares false
     /// except `!=`).
-    Compare { first: Box<Expr>, rest: Vec<(CmpOp, ScalarType, Expr)> },
+    Compare {
+        first: Box<Expr>,
+        rest: Vec<(CmpOp, ScalarType, Expr)>,
+    },
     /// `a and b`: both operands and the result have type `ty`; if `a` is falsy
     /// (see [`Scalar::is_truthy`]) the result is `a`, else `b` (`b` is not
     /// evaluated when `a` is falsy).
@@ -295,13 +313,21 @@ pub enum ExprKind {
     /// `a or b`: if `a` is truthy the result is `a`, else `b`.
     Or(Box<Expr>, Box<Expr>),
     /// `then if cond else orelse`; `cond.ty` is `bool`; both arms have `ty`.
-    IfExp { cond: Box<Expr>, then: Box<Expr>, orelse: Box<Expr> },
+    IfExp {
+        cond: Box<Expr>,
+        then: Box<Expr>,
+        orelse: Box<Expr>,
+    },
     /// Reads one element: `array` has `indices.len()` dimensions, each index
     /// is `i64`. An index `i < 0` becomes `i + extent`; then `0 <= i < extent`
     /// must hold, else `IndexOutOfBounds` with `name`, the original indices,
     /// the axis, the original index and the extent (at this node's span).
     /// Indices are checked axis 0 first, after all are evaluated.
-    Index { array: Box<Expr>, indices: Vec<Expr>, name: String },
+    Index {
+        array: Box<Expr>,
+        indices: Vec<Expr>,
+        name: String,
+    },
     /// A view of `array` (`ty` is an array type): one item per leading axis;
     /// axes beyond `items` are taken whole. `ViewItem::Index` drops its axis
     /// (checked like [`ExprKind::Index`], axis numbering is the source
@@ -310,15 +336,25 @@ pub enum ExprKind {
     /// an upper bound below the lower gives length 0. The view aliases the
     /// array's memory. An index error names only the integer items
     /// (`a[5, :]` reports `a[5]: index 5 out of bounds ...`).
-    View { array: Box<Expr>, items: Vec<ViewItem>, name: String },
+    View {
+        array: Box<Expr>,
+        items: Vec<ViewItem>,
+        name: String,
+    },
     /// A call to another specialised function; arguments have exactly the
     /// callee's parameter types. Arrays are passed by reference. The entry
     /// kernel runs at depth 0 and each call adds one; a call that would reach
     /// depth [`crate::value::RECURSION_LIMIT`] + 1 fails with
     /// `RecursionTooDeep` at the call's span (1000 nested calls work).
-    Call { func: FuncId, args: Vec<Expr> },
+    Call {
+        func: FuncId,
+        args: Vec<Expr>,
+    },
     /// A builtin operation; see [`Builtin`] for operand and result types.
-    Builtin { op: Builtin, args: Vec<Expr> },
+    Builtin {
+        op: Builtin,
+        args: Vec<Expr>,
+    },
     /// A tuple of scalars; `ty` is `Type::Tuple`.
     Tuple(Vec<Expr>),
     /// Element `index` of a tuple-typed expression.
@@ -329,7 +365,10 @@ pub enum ExprKind {
     /// NumPy does, with zero extents counted as 1, so every stride fits), is a
     /// `BadArraySize` error, and so is memory the system refuses. The array is
     /// C-contiguous.
-    NewArray { shape: Vec<Expr>, fill: Fill },
+    NewArray {
+        shape: Vec<Expr>,
+        fill: Fill,
+    },
     /// `np.arange(start, stop, step)` as a 1-D array of `ty`'s dtype; the
     /// three bounds have that dtype (int or float). Length is
     /// `ceil((stop - start) / step)` clamped at 0 (computed in f64 for floats,
@@ -337,7 +376,11 @@ pub enum ExprKind {
     /// dtype's own arithmetic (NumPy computes `start + k * ((start + step) -
     /// start)`, which can differ in the last bit for floats). Step zero is a
     /// `ZeroStep` error; a length over the size limit is `BadArraySize`.
-    Arange { start: Box<Expr>, stop: Box<Expr>, step: Box<Expr> },
+    Arange {
+        start: Box<Expr>,
+        stop: Box<Expr>,
+        step: Box<Expr>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -518,8 +561,12 @@ impl Lister<'_, '_> {
                     let position = self.file.line_col(stmt.span.start);
                     match parallel {
                         Some(parallel) => {
-                            let reductions: Vec<String> = parallel.reductions.iter().map(|r| format!("{:?}", r.op)).collect();
-                            self.out.push_str(&format!("  {position}  prange loop, reductions [{}]\n", reductions.join(", ")));
+                            let reductions: Vec<String> =
+                                parallel.reductions.iter().map(|r| format!("{:?}", r.op)).collect();
+                            self.out.push_str(&format!(
+                                "  {position}  prange loop, reductions [{}]\n",
+                                reductions.join(", ")
+                            ));
                         }
                         None => self.out.push_str(&format!("  {position}  range loop\n")),
                     }
@@ -539,13 +586,20 @@ impl Lister<'_, '_> {
 
     fn expr(&mut self, expr: &Expr) {
         let snippet: String = self.file.snippet(expr.span).split_whitespace().collect::<Vec<_>>().join(" ");
-        let snippet = if snippet.chars().count() > 48 { format!("{}...", snippet.chars().take(45).collect::<String>()) } else { snippet };
+        let snippet = if snippet.chars().count() > 48 {
+            format!("{}...", snippet.chars().take(45).collect::<String>())
+        } else {
+            snippet
+        };
         let position = self.file.line_col(expr.span.start);
         let marker = if matches!(expr.kind, ExprKind::Cast(_)) || self.is_folded_cast(expr) { " as" } else { "" };
         self.out.push_str(&format!("  {position}  {snippet}  :{marker} {}\n", expr.ty));
         match &expr.kind {
             ExprKind::Const(_) | ExprKind::Local(_) => {}
-            ExprKind::Cast(inner) | ExprKind::Unary(_, inner) | ExprKind::Powi(inner, _) | ExprKind::TupleGet(inner, _) => {
+            ExprKind::Cast(inner)
+            | ExprKind::Unary(_, inner)
+            | ExprKind::Powi(inner, _)
+            | ExprKind::TupleGet(inner, _) => {
                 if !matches!(expr.kind, ExprKind::TupleGet(..)) || inner.span != expr.span {
                     self.expr(inner)
                 }
@@ -599,13 +653,14 @@ impl Lister<'_, '_> {
     fn is_folded_cast(&self, expr: &Expr) -> bool {
         let ExprKind::Const(value) = expr.kind else { return false };
         let text = self.file.snippet(expr.span).trim().trim_start_matches('-');
-        let natural = if text.parse::<u64>().is_ok() || text.starts_with("0x") || text.contains('_') && !text.contains('.') {
-            crate::types::ScalarType::I64
-        } else if text.parse::<f64>().is_ok() {
-            crate::types::ScalarType::F64
-        } else {
-            return false;
-        };
+        let natural =
+            if text.parse::<u64>().is_ok() || text.starts_with("0x") || text.contains('_') && !text.contains('.') {
+                crate::types::ScalarType::I64
+            } else if text.parse::<f64>().is_ok() {
+                crate::types::ScalarType::F64
+            } else {
+                return false;
+            };
         value.ty() != natural
     }
 }

@@ -124,7 +124,7 @@ impl Scalar {
             return Scalar::Bool(self.is_truthy());
         }
         match self {
-            Scalar::F32(v) => float_to(v as f64, v as f32, to),
+            Scalar::F32(v) => float_to(v as f64, v, to),
             Scalar::F64(v) => float_to(v, v as f32, to),
             int => match to {
                 ScalarType::F32 => Scalar::F32(int_to_f32(int)),

@@ -88,14 +88,24 @@ fn predicate_math(name: &str) -> Option<Builtin> {
 }
 
 impl<'c, 'a> Walker<'c, 'a> {
-    pub(super) fn call(&mut self, func: &'a ast::Expr, args: &'a [ast::Expr], keywords: &'a [ast::Keyword], span: Span) -> Typed {
+    pub(super) fn call(
+        &mut self,
+        func: &'a ast::Expr,
+        args: &'a [ast::Expr],
+        keywords: &'a [ast::Keyword],
+        span: Span,
+    ) -> Typed {
         let Some(callee) = self.callee(func) else { return Typed::poison(span) };
         match callee {
             Callee::Kernel(def_index) => {
                 if let Some(keyword) = keywords.first() {
                     self.error(
-                        Diagnostic::error("E0304", keyword.span, "keyword arguments are not supported in calls between kernels")
-                            .with_help("pass the arguments by position"),
+                        Diagnostic::error(
+                            "E0304",
+                            keyword.span,
+                            "keyword arguments are not supported in calls between kernels",
+                        )
+                        .with_help("pass the arguments by position"),
                     );
                     return Typed::poison(span);
                 }
@@ -129,8 +139,12 @@ impl<'c, 'a> Walker<'c, 'a> {
                             "numba" | "nb" => Some(Callee::Builtin(Flavor::Bare, &attr.name)),
                             _ => {
                                 self.error(
-                                    Diagnostic::error("E0301", value.span, format!("unknown module or name `{module}`"))
-                                        .with_help("kernels may use `math.*` and `np.*` functions"),
+                                    Diagnostic::error(
+                                        "E0301",
+                                        value.span,
+                                        format!("unknown module or name `{module}`"),
+                                    )
+                                    .with_help("kernels may use `math.*` and `np.*` functions"),
                                 );
                                 None
                             }
@@ -140,14 +154,21 @@ impl<'c, 'a> Walker<'c, 'a> {
                 let receiver = self.expr(value);
                 if receiver.expr.ty.is_known() {
                     self.error(
-                        Diagnostic::error("E0305", attr.span, format!("the method `.{}()` is not supported on `{}`", attr.name, receiver.expr.ty))
-                            .with_help("kernels have no methods: write the loop (for `.sum()`, accumulate with `+=`)"),
+                        Diagnostic::error(
+                            "E0305",
+                            attr.span,
+                            format!("the method `.{}()` is not supported on `{}`", attr.name, receiver.expr.ty),
+                        )
+                        .with_help("kernels have no methods: write the loop (for `.sum()`, accumulate with `+=`)"),
                     );
                 }
                 None
             }
             _ => {
-                self.error(Diagnostic::error("E0402", func.span, "this expression cannot be called").with_help("call a function by its name"));
+                self.error(
+                    Diagnostic::error("E0402", func.span, "this expression cannot be called")
+                        .with_help("call a function by its name"),
+                );
                 None
             }
         }
@@ -179,7 +200,11 @@ impl<'c, 'a> Walker<'c, 'a> {
             match &arg.expr.ty {
                 Type::Unknown => return Typed::poison(span),
                 Type::None => {
-                    self.error(Diagnostic::error("E0405", ast_arg.span, "this call returns no value, so it cannot be passed on"));
+                    self.error(Diagnostic::error(
+                        "E0405",
+                        ast_arg.span,
+                        "this call returns no value, so it cannot be passed on",
+                    ));
                     return Typed::poison(span);
                 }
                 ty => arg_types.push(ty.clone()),
@@ -236,8 +261,12 @@ impl<'c, 'a> Walker<'c, 'a> {
         }
         if let Some(keyword) = keywords.first() {
             self.error(
-                Diagnostic::error("E0304", keyword.span, format!("`{}{name}` takes no keyword arguments", flavor.prefix()))
-                    .with_help("pass the arguments by position"),
+                Diagnostic::error(
+                    "E0304",
+                    keyword.span,
+                    format!("`{}{name}` takes no keyword arguments", flavor.prefix()),
+                )
+                .with_help("pass the arguments by position"),
             );
             return Typed::poison(span);
         }
@@ -245,8 +274,12 @@ impl<'c, 'a> Walker<'c, 'a> {
         match (flavor, name) {
             (_, "range" | "prange") => {
                 self.error(
-                    Diagnostic::error("E0305", span, format!("`{name}()` can only be used as the iterator of a `for` loop"))
-                        .with_help(format!("write `for i in {name}(...):`")),
+                    Diagnostic::error(
+                        "E0305",
+                        span,
+                        format!("`{name}()` can only be used as the iterator of a `for` loop"),
+                    )
+                    .with_help(format!("write `for i in {name}(...):`")),
                 );
                 Typed::poison(span)
             }
@@ -260,11 +293,17 @@ impl<'c, 'a> Walker<'c, 'a> {
             (Flavor::Bare, "len") => {
                 let Some([arg]) = self.typed_args::<1>(&full_name, args, span) else { return Typed::poison(span) };
                 match arg.expr.ty.clone() {
-                    Type::Array(_) => self.builtin_expr(Builtin::Shape(0), vec![arg.expr], Type::Scalar(ScalarType::I64), span),
+                    Type::Array(_) => {
+                        self.builtin_expr(Builtin::Shape(0), vec![arg.expr], Type::Scalar(ScalarType::I64), span)
+                    }
                     Type::Tuple(items) => Typed::constant(Scalar::I64(items.len() as i64), span, false),
                     Type::Unknown => Typed::poison(span),
                     other => {
-                        self.error(Diagnostic::error("E0402", args[0].span, format!("`len()` needs an array or tuple, not `{other}`")));
+                        self.error(Diagnostic::error(
+                            "E0402",
+                            args[0].span,
+                            format!("`len()` needs an array or tuple, not `{other}`"),
+                        ));
                         Typed::poison(span)
                     }
                 }
@@ -298,14 +337,18 @@ impl<'c, 'a> Walker<'c, 'a> {
                     Typed { expr: tir::Expr { span, ..expr }, weak: false }
                 }
             }
-            (Flavor::Bare, "int" | "float" | "bool") | (Flavor::Bare | Flavor::Numpy, _) if ScalarType::from_name(name).is_some() => {
+            (Flavor::Bare, "int" | "float" | "bool") | (Flavor::Bare | Flavor::Numpy, _)
+                if ScalarType::from_name(name).is_some() =>
+            {
                 let to = ScalarType::from_name(name).expect("checked");
                 let Some([arg]) = self.scalar_args::<1>(&full_name, args, span) else { return Typed::poison(span) };
                 let expr = self.cast(arg, to);
                 Typed { expr: tir::Expr { span, ..expr }, weak: false }
             }
             (Flavor::Numpy, "power") => {
-                let Some([base, exponent]) = self.scalar_args::<2>(&full_name, args, span) else { return Typed::poison(span) };
+                let Some([base, exponent]) = self.scalar_args::<2>(&full_name, args, span) else {
+                    return Typed::poison(span);
+                };
                 self.binary(ast::BinOp::Pow, base, exponent, span)
             }
             (_, "log") if args.len() == 2 && flavor != Flavor::Numpy => {
@@ -326,7 +369,9 @@ impl<'c, 'a> Walker<'c, 'a> {
                     return self.unary_math(flavor, name, op, args, span);
                 }
                 if let Some(op) = binary_math(name).filter(|_| !(flavor == Flavor::Numpy && name == "pow")) {
-                    let Some([a, b]) = self.scalar_args::<2>(&full_name, args, span) else { return Typed::poison(span) };
+                    let Some([a, b]) = self.scalar_args::<2>(&full_name, args, span) else {
+                        return Typed::poison(span);
+                    };
                     let dtype = self.math_dtype(flavor, &[&a, &b]);
                     let (a, b) = (self.cast(a, dtype), self.cast(b, dtype));
                     return self.builtin_expr(op, vec![a, b], Type::Scalar(dtype), span);
@@ -339,7 +384,8 @@ impl<'c, 'a> Walker<'c, 'a> {
                 }
                 let help = match name {
                     "sum" | "prod" | "mean" | "dot" | "min" | "max" | "amin" | "amax" | "argmin" | "argmax" => {
-                        "whole-array reductions are not supported: write a loop that accumulates (`s += a[i]`)".to_string()
+                        "whole-array reductions are not supported: write a loop that accumulates (`s += a[i]`)"
+                            .to_string()
                     }
                     "sign" => "write `(x > 0) - (x < 0)`".to_string(),
                     _ => "see the README for the supported builtins and math functions".to_string(),
@@ -347,15 +393,19 @@ impl<'c, 'a> Walker<'c, 'a> {
                 let (code, help) = match flavor {
                     Flavor::Bare if help.starts_with("see the README") => {
                         let names: Vec<&str> = self.cx.module.functions.iter().map(|f| f.name.name.as_str()).collect();
-                        let help = match names.iter().find(|candidate| super::expr::edit_distance(candidate, name) <= 2) {
-                            Some(close) => format!("did you mean `{close}`?"),
-                            None => "call a function defined in this file, or a builtin listed in the README".to_string(),
-                        };
+                        let help =
+                            match names.iter().find(|candidate| super::expr::edit_distance(candidate, name) <= 2) {
+                                Some(close) => format!("did you mean `{close}`?"),
+                                None => "call a function defined in this file, or a builtin listed in the README"
+                                    .to_string(),
+                            };
                         ("E0301", help)
                     }
                     _ => ("E0305", help),
                 };
-                self.error(Diagnostic::error(code, name_span, format!("unknown function `{full_name}`")).with_help(help));
+                self.error(
+                    Diagnostic::error(code, name_span, format!("unknown function `{full_name}`")).with_help(help),
+                );
                 for arg in args {
                     self.expr(arg);
                 }
@@ -371,7 +421,12 @@ impl<'c, 'a> Walker<'c, 'a> {
             self.error(Diagnostic::error(
                 "E0304",
                 span,
-                format!("`{name}()` takes {N} argument{} but {} {} given", plural(N), typed.len(), was_were(typed.len())),
+                format!(
+                    "`{name}()` takes {N} argument{} but {} {} given",
+                    plural(N),
+                    typed.len(),
+                    was_were(typed.len())
+                ),
             ));
             return None;
         }
@@ -392,8 +447,12 @@ impl<'c, 'a> Walker<'c, 'a> {
                     "pass a number"
                 };
                 self.error(
-                    Diagnostic::error("E0402", ast_arg.span, format!("`{name}()` needs a scalar here, not `{}`", arg.expr.ty))
-                        .with_help(help),
+                    Diagnostic::error(
+                        "E0402",
+                        ast_arg.span,
+                        format!("`{name}()` needs a scalar here, not `{}`", arg.expr.ty),
+                    )
+                    .with_help(help),
                 );
                 return None;
             }
@@ -444,7 +503,9 @@ impl<'c, 'a> Walker<'c, 'a> {
             } else {
                 format!("`{name}` takes two or more scalars: `{name}(a, b)`")
             };
-            self.error(Diagnostic::error("E0304", span, format!("`{name}()` needs at least two arguments")).with_help(help));
+            self.error(
+                Diagnostic::error("E0304", span, format!("`{name}()` needs at least two arguments")).with_help(help),
+            );
             return Typed::poison(span);
         }
         if typed.iter().any(|t| !t.expr.ty.is_known()) {
@@ -453,8 +514,12 @@ impl<'c, 'a> Walker<'c, 'a> {
         for (arg, ast_arg) in typed.iter().zip(args) {
             if arg.scalar().is_none() {
                 self.error(
-                    Diagnostic::error("E0402", ast_arg.span, format!("`{name}()` takes scalars, not `{}`", arg.expr.ty))
-                        .with_help("loop over the array and compare element by element"),
+                    Diagnostic::error(
+                        "E0402",
+                        ast_arg.span,
+                        format!("`{name}()` takes scalars, not `{}`", arg.expr.ty),
+                    )
+                    .with_help("loop over the array and compare element by element"),
                 );
                 return Typed::poison(span);
             }
@@ -481,7 +546,13 @@ impl<'c, 'a> Walker<'c, 'a> {
         result
     }
 
-    fn array_creation(&mut self, name: &'a str, args: &'a [ast::Expr], keywords: &'a [ast::Keyword], span: Span) -> Typed {
+    fn array_creation(
+        &mut self,
+        name: &'a str,
+        args: &'a [ast::Expr],
+        keywords: &'a [ast::Keyword],
+        span: Span,
+    ) -> Typed {
         let full_name = format!("np.{name}");
         let mut dtype_expr: Option<&'a ast::Expr> = None;
         for keyword in keywords {
@@ -489,8 +560,12 @@ impl<'c, 'a> Walker<'c, 'a> {
                 dtype_expr = Some(&keyword.value);
             } else {
                 self.error(
-                    Diagnostic::error("E0304", keyword.span, format!("`{full_name}` does not take `{}=` in kernels", keyword.name.name))
-                        .with_help("only `dtype=` is supported (arrays are always C-ordered)"),
+                    Diagnostic::error(
+                        "E0304",
+                        keyword.span,
+                        format!("`{full_name}` does not take `{}=` in kernels", keyword.name.name),
+                    )
+                    .with_help("only `dtype=` is supported (arrays are always C-ordered)"),
                 );
             }
         }
@@ -508,7 +583,11 @@ impl<'c, 'a> Walker<'c, 'a> {
             self.error(Diagnostic::error(
                 "E0304",
                 span,
-                format!("`{full_name}` takes {value_count} argument{} (and `dtype=`), but {} were given", plural(value_count), args.len()),
+                format!(
+                    "`{full_name}` takes {value_count} argument{} (and `dtype=`), but {} were given",
+                    plural(value_count),
+                    args.len()
+                ),
             ));
             return Typed::poison(span);
         }
@@ -531,21 +610,35 @@ impl<'c, 'a> Walker<'c, 'a> {
                 Type::Array(array_ty) => {
                     if !matches!(model.expr.kind, tir::ExprKind::Local(_)) {
                         self.error(
-                            Diagnostic::error("E0409", args[0].span, format!("`{full_name}` of a temporary array is not supported"))
-                                .with_help("store the array in a variable first"),
+                            Diagnostic::error(
+                                "E0409",
+                                args[0].span,
+                                format!("`{full_name}` of a temporary array is not supported"),
+                            )
+                            .with_help("store the array in a variable first"),
                         );
                         return Typed::poison(span);
                     }
                     let shape = (0..array_ty.ndim)
                         .map(|axis| {
-                            self.builtin_expr(Builtin::Shape(axis), vec![model.expr.clone()], Type::Scalar(ScalarType::I64), span).expr
+                            self.builtin_expr(
+                                Builtin::Shape(axis),
+                                vec![model.expr.clone()],
+                                Type::Scalar(ScalarType::I64),
+                                span,
+                            )
+                            .expr
                         })
                         .collect();
                     (shape, Some(array_ty.dtype))
                 }
                 Type::Unknown => return Typed::poison(span),
                 other => {
-                    self.error(Diagnostic::error("E0402", args[0].span, format!("`{full_name}` needs an array, not `{other}`")));
+                    self.error(Diagnostic::error(
+                        "E0402",
+                        args[0].span,
+                        format!("`{full_name}` needs an array, not `{other}`"),
+                    ));
                     return Typed::poison(span);
                 }
             }
@@ -560,7 +653,11 @@ impl<'c, 'a> Walker<'c, 'a> {
                 let value = self.expr(&args[1]);
                 let Some(value_dtype) = value.scalar() else {
                     if value.expr.ty.is_known() {
-                        self.error(Diagnostic::error("E0402", args[1].span, format!("the fill value must be a scalar, not `{}`", value.expr.ty)));
+                        self.error(Diagnostic::error(
+                            "E0402",
+                            args[1].span,
+                            format!("the fill value must be a scalar, not `{}`", value.expr.ty),
+                        ));
                     }
                     return Typed::poison(span);
                 };
@@ -617,8 +714,12 @@ impl<'c, 'a> Walker<'c, 'a> {
                     Type::Unknown => return None,
                     other => {
                         self.error(
-                            Diagnostic::error("E0402", arg.span, format!("an array shape must be an int or a tuple of ints, not `{other}`"))
-                                .with_help("write `np.zeros(n)` or `np.zeros((rows, cols))`"),
+                            Diagnostic::error(
+                                "E0402",
+                                arg.span,
+                                format!("an array shape must be an int or a tuple of ints, not `{other}`"),
+                            )
+                            .with_help("write `np.zeros(n)` or `np.zeros((rows, cols))`"),
                         );
                         return None;
                     }
@@ -627,8 +728,12 @@ impl<'c, 'a> Walker<'c, 'a> {
         };
         if dims.is_empty() || dims.len() > MAX_NDIM {
             self.error(
-                Diagnostic::error("E0402", arg.span, format!("arrays have 1 to {MAX_NDIM} dimensions, not {}", dims.len()))
-                    .with_help("kern supports 1-D, 2-D and 3-D arrays"),
+                Diagnostic::error(
+                    "E0402",
+                    arg.span,
+                    format!("arrays have 1 to {MAX_NDIM} dimensions, not {}", dims.len()),
+                )
+                .with_help("kern supports 1-D, 2-D and 3-D arrays"),
             );
             return None;
         }
@@ -653,8 +758,12 @@ impl<'c, 'a> Walker<'c, 'a> {
     fn arange(&mut self, args: &'a [ast::Expr], dtype_expr: Option<&'a ast::Expr>, span: Span) -> Typed {
         if args.is_empty() || args.len() > 3 {
             self.error(
-                Diagnostic::error("E0304", span, format!("`np.arange` takes 1 to 3 arguments, but {} were given", args.len()))
-                    .with_help("write `np.arange(stop)`, `np.arange(start, stop)` or `np.arange(start, stop, step)`"),
+                Diagnostic::error(
+                    "E0304",
+                    span,
+                    format!("`np.arange` takes 1 to 3 arguments, but {} were given", args.len()),
+                )
+                .with_help("write `np.arange(stop)`, `np.arange(start, stop)` or `np.arange(start, stop, step)`"),
             );
             return Typed::poison(span);
         }
@@ -664,7 +773,11 @@ impl<'c, 'a> Walker<'c, 'a> {
         }
         for (arg, ast_arg) in typed.iter().zip(args) {
             if arg.scalar().is_none_or(|s| s.is_bool()) {
-                self.error(Diagnostic::error("E0402", ast_arg.span, format!("`np.arange` bounds must be numbers, not `{}`", arg.expr.ty)));
+                self.error(Diagnostic::error(
+                    "E0402",
+                    ast_arg.span,
+                    format!("`np.arange` bounds must be numbers, not `{}`", arg.expr.ty),
+                ));
                 return Typed::poison(span);
             }
         }
@@ -672,7 +785,10 @@ impl<'c, 'a> Walker<'c, 'a> {
             Some(expr) => match dtype_of(expr) {
                 Some(dtype) => Some(dtype),
                 None => {
-                    self.error(Diagnostic::error("E0306", expr.span, "this is not a dtype").with_help("write `dtype=np.float64`, ..."));
+                    self.error(
+                        Diagnostic::error("E0306", expr.span, "this is not a dtype")
+                            .with_help("write `dtype=np.float64`, ..."),
+                    );
                     return Typed::poison(span);
                 }
             },
@@ -701,6 +817,11 @@ impl<'c, 'a> Walker<'c, 'a> {
             }
         };
         let ty = Type::Array(ArrayType { dtype, ndim: 1 });
-        Typed::new(tir::ExprKind::Arange { start: Box::new(start), stop: Box::new(stop), step: Box::new(step) }, ty, span, false)
+        Typed::new(
+            tir::ExprKind::Arange { start: Box::new(start), stop: Box::new(stop), step: Box::new(step) },
+            ty,
+            span,
+            false,
+        )
     }
 }

@@ -123,8 +123,12 @@ impl<'c, 'a> Walker<'c, 'a> {
                         Type::Unknown => known = false,
                         other => {
                             self.error(
-                                Diagnostic::error("E0402", item.span, format!("tuples may only hold scalars, not `{other}`"))
-                                    .with_help("return or pass arrays separately"),
+                                Diagnostic::error(
+                                    "E0402",
+                                    item.span,
+                                    format!("tuples may only hold scalars, not `{other}`"),
+                                )
+                                .with_help("return or pass arrays separately"),
                             );
                             known = false;
                         }
@@ -154,9 +158,11 @@ impl<'c, 'a> Walker<'c, 'a> {
             Diagnostic::error("E0402", span, format!("the function `{name}` cannot be used as a value"))
                 .with_help(format!("call it: `{name}(...)`"))
         } else if matches!(name, "range" | "prange" | "len" | "min" | "max" | "abs" | "np" | "math" | "numpy") {
-            Diagnostic::error("E0402", span, format!("`{name}` cannot be used as a value")).with_help("call it, or use one of its attributes")
+            Diagnostic::error("E0402", span, format!("`{name}` cannot be used as a value"))
+                .with_help("call it, or use one of its attributes")
         } else {
-            let mut diagnostic = Diagnostic::error("E0301", span, format!("unknown name `{name}`")).with_span_label("not defined in this function");
+            let mut diagnostic = Diagnostic::error("E0301", span, format!("unknown name `{name}`"))
+                .with_span_label("not defined in this function");
             if let Some(close) = self.similar_name(name) {
                 diagnostic = diagnostic.with_help(format!("did you mean `{close}`?"));
             } else {
@@ -217,7 +223,11 @@ impl<'c, 'a> Walker<'c, 'a> {
                     );
                 }
             }
-            return tir::Expr { kind: tir::ExprKind::Const(constant.cast(to)), ty: Type::Scalar(to), span: value.expr.span };
+            return tir::Expr {
+                kind: tir::ExprKind::Const(constant.cast(to)),
+                ty: Type::Scalar(to),
+                span: value.expr.span,
+            };
         }
         let span = value.expr.span;
         tir::Expr { kind: tir::ExprKind::Cast(Box::new(value.expr)), ty: Type::Scalar(to), span }
@@ -304,8 +314,12 @@ impl<'c, 'a> Walker<'c, 'a> {
             ast::BinOp::BitAnd | ast::BinOp::BitOr | ast::BinOp::BitXor | ast::BinOp::LShift | ast::BinOp::RShift => {
                 if common.is_float() {
                     self.error(
-                        Diagnostic::error("E0402", span, format!("`{}` needs integer or bool operands, not `{common}`", op.symbol()))
-                            .with_help("convert with `int(...)` first"),
+                        Diagnostic::error(
+                            "E0402",
+                            span,
+                            format!("`{}` needs integer or bool operands, not `{common}`", op.symbol()),
+                        )
+                        .with_help("convert with `int(...)` first"),
                     );
                     return Typed::poison(span);
                 }
@@ -351,7 +365,12 @@ impl<'c, 'a> Walker<'c, 'a> {
         let dtype = if common.is_bool() { ScalarType::I64 } else { common };
         let left = self.cast(left, dtype);
         let right = self.cast(right, dtype);
-        Typed::new(tir::ExprKind::Binary(BinaryOp::Pow, Box::new(left), Box::new(right)), Type::Scalar(dtype), span, weak)
+        Typed::new(
+            tir::ExprKind::Binary(BinaryOp::Pow, Box::new(left), Box::new(right)),
+            Type::Scalar(dtype),
+            span,
+            weak,
+        )
     }
 
     fn unary(&mut self, op: ast::UnaryOp, operand: Typed, span: Span) -> Typed {
@@ -369,7 +388,12 @@ impl<'c, 'a> Walker<'c, 'a> {
         match op {
             ast::UnaryOp::Not => {
                 let cond = self.truthy(operand.expr);
-                Typed::new(tir::ExprKind::Unary(tir::UnaryOp::Not, Box::new(cond)), Type::Scalar(ScalarType::Bool), span, false)
+                Typed::new(
+                    tir::ExprKind::Unary(tir::UnaryOp::Not, Box::new(cond)),
+                    Type::Scalar(ScalarType::Bool),
+                    span,
+                    false,
+                )
             }
             ast::UnaryOp::Pos | ast::UnaryOp::Neg => {
                 let dtype = if dtype.is_bool() { ScalarType::I64 } else { dtype };
@@ -390,8 +414,12 @@ impl<'c, 'a> Walker<'c, 'a> {
             ast::UnaryOp::Invert => {
                 if dtype.is_float() {
                     self.error(
-                        Diagnostic::error("E0402", span, format!("`~` needs an integer or bool operand, not `{dtype}`"))
-                            .with_help("for a logical negation write `not x`"),
+                        Diagnostic::error(
+                            "E0402",
+                            span,
+                            format!("`~` needs an integer or bool operand, not `{dtype}`"),
+                        )
+                        .with_help("for a logical negation write `not x`"),
                     );
                     return Typed::poison(span);
                 }
@@ -449,7 +477,12 @@ impl<'c, 'a> Walker<'c, 'a> {
             return Typed::poison(span);
         }
         let weak = false;
-        Typed::new(tir::ExprKind::Compare { first: Box::new(first.expr), rest: parts }, Type::Scalar(ScalarType::Bool), span, weak)
+        Typed::new(
+            tir::ExprKind::Compare { first: Box::new(first.expr), rest: parts },
+            Type::Scalar(ScalarType::Bool),
+            span,
+            weak,
+        )
     }
 
     fn if_exp(&mut self, cond: tir::Expr, then: Typed, orelse: Typed, span: Span) -> Typed {
@@ -462,9 +495,13 @@ impl<'c, 'a> Walker<'c, 'a> {
                 Some(joined) => (joined, false),
                 None => {
                     self.error(
-                        Diagnostic::error("E0401", span, format!("the two branches have different types: `{a}` and `{b}`"))
-                            .with_label(then.expr.span, format!("`{a}`"))
-                            .with_label(orelse.expr.span, format!("`{b}`")),
+                        Diagnostic::error(
+                            "E0401",
+                            span,
+                            format!("the two branches have different types: `{a}` and `{b}`"),
+                        )
+                        .with_label(then.expr.span, format!("`{a}`"))
+                        .with_label(orelse.expr.span, format!("`{b}`")),
                     );
                     return Typed::poison(span);
                 }
@@ -473,13 +510,20 @@ impl<'c, 'a> Walker<'c, 'a> {
         let (then, orelse) = match &ty {
             Type::Scalar(dtype) => (self.cast(then, *dtype), self.cast(orelse, *dtype)),
             Type::Tuple(_) if then.expr.ty != orelse.expr.ty => {
-                self.error(Diagnostic::error("E0401", span, "the two branches give tuples of different types")
-                    .with_help("convert the elements so both branches give the same tuple type"));
+                self.error(
+                    Diagnostic::error("E0401", span, "the two branches give tuples of different types")
+                        .with_help("convert the elements so both branches give the same tuple type"),
+                );
                 return Typed::poison(span);
             }
             _ => (then.expr, orelse.expr),
         };
-        Typed::new(tir::ExprKind::IfExp { cond: Box::new(cond), then: Box::new(then), orelse: Box::new(orelse) }, ty, span, weak)
+        Typed::new(
+            tir::ExprKind::IfExp { cond: Box::new(cond), then: Box::new(then), orelse: Box::new(orelse) },
+            ty,
+            span,
+            weak,
+        )
     }
 
     /// An array index: any integer, converted to `i64`.
@@ -495,7 +539,8 @@ impl<'c, 'a> Walker<'c, 'a> {
                     _ => "index with one integer per axis: `a[i, j]`",
                 };
                 self.error(
-                    Diagnostic::error("E0403", index.span, format!("array indices must be integers, not `{other}`")).with_help(help),
+                    Diagnostic::error("E0403", index.span, format!("array indices must be integers, not `{other}`"))
+                        .with_help(help),
                 );
                 Typed::poison(index.span).expr
             }
@@ -523,12 +568,21 @@ impl<'c, 'a> Walker<'c, 'a> {
                     let normalised = if axis < 0 { axis + ndim } else { axis };
                     if !(0..ndim).contains(&normalised) {
                         self.error(
-                            Diagnostic::error("E0403", span, format!("axis {axis} is out of range for a {ndim}-D array"))
-                                .with_help(format!("valid axes are 0 to {}", ndim - 1)),
+                            Diagnostic::error(
+                                "E0403",
+                                span,
+                                format!("axis {axis} is out of range for a {ndim}-D array"),
+                            )
+                            .with_help(format!("valid axes are 0 to {}", ndim - 1)),
                         );
                         return Typed::poison(span);
                     }
-                    return self.builtin_expr(tir::Builtin::Shape(normalised as u8), vec![array.expr], Type::Scalar(ScalarType::I64), span);
+                    return self.builtin_expr(
+                        tir::Builtin::Shape(normalised as u8),
+                        vec![array.expr],
+                        Type::Scalar(ScalarType::I64),
+                        span,
+                    );
                 }
                 if !array.expr.ty.is_known() {
                     return Typed::poison(span);
@@ -553,11 +607,20 @@ impl<'c, 'a> Walker<'c, 'a> {
                 let len = dtypes.len() as i64;
                 let normalised = if index < 0 { index + len } else { index };
                 if !(0..len).contains(&normalised) {
-                    self.error(Diagnostic::error("E0403", span, format!("tuple index {index} is out of range for a tuple of {len}")));
+                    self.error(Diagnostic::error(
+                        "E0403",
+                        span,
+                        format!("tuple index {index} is out of range for a tuple of {len}"),
+                    ));
                     return Typed::poison(span);
                 }
                 let dtype = dtypes[normalised as usize];
-                Typed::new(tir::ExprKind::TupleGet(Box::new(base_typed.expr), normalised as u32), Type::Scalar(dtype), span, false)
+                Typed::new(
+                    tir::ExprKind::TupleGet(Box::new(base_typed.expr), normalised as u32),
+                    Type::Scalar(dtype),
+                    span,
+                    false,
+                )
             }
             Type::Array(array_ty) => self.array_subscript(base, base_typed.expr, array_ty, items, span),
             other => {
@@ -618,8 +681,12 @@ impl<'c, 'a> Walker<'c, 'a> {
                     if let Some(step) = step {
                         if self.constant_int(step) != Some(1) {
                             self.error(
-                                Diagnostic::error("E0403", *slice_span, "slices with a step other than 1 are not supported")
-                                    .with_help("index with a loop instead: `for k in range(lo, hi, step): ... a[k]`"),
+                                Diagnostic::error(
+                                    "E0403",
+                                    *slice_span,
+                                    "slices with a step other than 1 are not supported",
+                                )
+                                .with_help("index with a loop instead: `for k in range(lo, hi, step): ... a[k]`"),
                             );
                         }
                     }
@@ -658,12 +725,16 @@ impl<'c, 'a> Walker<'c, 'a> {
                     return Typed::constant(Scalar::F64(constant), span, true);
                 }
                 let help = if ScalarType::from_name(&attr.name).is_some() {
-                    format!("a dtype is used as `dtype={module}.{}` or called to convert: `{module}.{}(x)`", attr.name, attr.name)
+                    format!(
+                        "a dtype is used as `dtype={module}.{}` or called to convert: `{module}.{}(x)`",
+                        attr.name, attr.name
+                    )
                 } else {
                     "call it, or see the README for the supported math functions".to_string()
                 };
                 self.error(
-                    Diagnostic::error("E0305", span, format!("`{module}.{}` is not supported as a value", attr.name)).with_help(help),
+                    Diagnostic::error("E0305", span, format!("`{module}.{}` is not supported as a value", attr.name))
+                        .with_help(help),
                 );
                 return Typed::poison(span);
             }
@@ -690,7 +761,10 @@ impl<'c, 'a> Walker<'c, 'a> {
                     return Typed::poison(span);
                 }
                 let parts: Vec<tir::Expr> = (0..array_ty.ndim)
-                    .map(|axis| self.builtin_expr(tir::Builtin::Shape(axis), vec![array.expr.clone()], i64_ty.clone(), span).expr)
+                    .map(|axis| {
+                        self.builtin_expr(tir::Builtin::Shape(axis), vec![array.expr.clone()], i64_ty.clone(), span)
+                            .expr
+                    })
                     .collect();
                 let ty = Type::Tuple(vec![ScalarType::I64; parts.len()]);
                 Typed::new(tir::ExprKind::Tuple(parts), ty, span, false)

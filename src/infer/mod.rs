@@ -44,7 +44,8 @@ pub fn infer(module: &ast::Module, kernel: &str, args: &[Type]) -> Result<tir::P
     let mut cx = Inferrer::new(module);
     cx.check_duplicate_functions();
     let Some(&def_index) = cx.function_index.get(kernel) else {
-        let mut diagnostic = Diagnostic::error("E0302", Span::default(), format!("no kernel named `{kernel}` in this file"));
+        let mut diagnostic =
+            Diagnostic::error("E0302", Span::default(), format!("no kernel named `{kernel}` in this file"));
         let names: Vec<&str> = module.functions.iter().map(|f| f.name.name.as_str()).collect();
         diagnostic = diagnostic.with_help(if names.is_empty() {
             "the file defines no functions".to_string()
@@ -196,10 +197,14 @@ impl<'a> Inferrer<'a> {
             let first = &self.module.functions[first];
             if !std::ptr::eq(first, function) {
                 self.diagnostics.push(
-                    Diagnostic::error("E0303", function.name.span, format!("`{}` is defined twice", function.name.name))
-                        .with_span_label("second definition")
-                        .with_label(first.name.span, "first defined here")
-                        .with_help("rename one of the functions"),
+                    Diagnostic::error(
+                        "E0303",
+                        function.name.span,
+                        format!("`{}` is defined twice", function.name.name),
+                    )
+                    .with_span_label("second definition")
+                    .with_label(first.name.span, "first defined here")
+                    .with_help("rename one of the functions"),
                 );
             }
         }
@@ -208,7 +213,12 @@ impl<'a> Inferrer<'a> {
     /// The parameter types of a specialisation: annotations where given
     /// (arguments must convert safely to them), the argument types otherwise.
     /// `call_span` is `None` for the entry kernel (arguments from the host).
-    fn parameter_types(&self, def_index: usize, args: &[Type], call_span: Option<Span>) -> Result<Vec<Type>, Vec<Diagnostic>> {
+    fn parameter_types(
+        &self,
+        def_index: usize,
+        args: &[Type],
+        call_span: Option<Span>,
+    ) -> Result<Vec<Type>, Vec<Diagnostic>> {
         let def = &self.module.functions[def_index];
         let mut params = Vec::with_capacity(args.len());
         let mut errors = Vec::new();
@@ -386,7 +396,8 @@ pub(crate) fn parse_annotation(expr: &ast::Expr) -> Result<Type, Diagnostic> {
                     .ok_or_else(|| bad("a tuple annotation lists scalar dtypes: `tuple[f64, i64]`".into()));
                 }
             }
-            let dtype = dtype_of(value).ok_or_else(|| bad("an array annotation starts with a dtype: `f64[:]`".into()))?;
+            let dtype =
+                dtype_of(value).ok_or_else(|| bad("an array annotation starts with a dtype: `f64[:]`".into()))?;
             for item in items {
                 let plain = matches!(item,
                     ast::SubscriptItem::Slice { lower: None, upper: None, step, .. }
@@ -400,9 +411,8 @@ pub(crate) fn parse_annotation(expr: &ast::Expr) -> Result<Type, Diagnostic> {
             }
             Ok(Type::Array(ArrayType { dtype, ndim: items.len() as u8 }))
         }
-        ast::ExprKind::Tuple(items) => {
-            tuple_annotation(items.iter()).ok_or_else(|| bad("a tuple annotation lists scalar dtypes: `(f64, i64)`".into()))
-        }
+        ast::ExprKind::Tuple(items) => tuple_annotation(items.iter())
+            .ok_or_else(|| bad("a tuple annotation lists scalar dtypes: `(f64, i64)`".into())),
         _ => Err(bad("this annotation is not a kern type".into())),
     }
 }

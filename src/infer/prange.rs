@@ -240,7 +240,12 @@ fn min_max_update<'a>(targets: &'a [ast::Expr], value: &'a ast::Expr) -> Option<
 }
 
 /// Analyses one `prange` loop (`loop_stmt`, loop variable `var`, `body`).
-pub(super) fn analyse<'a>(walker: &Walker<'_, 'a>, loop_stmt: &'a ast::Stmt, var: &'a str, body: &'a [ast::Stmt]) -> Analysis<'a> {
+pub(super) fn analyse<'a>(
+    walker: &Walker<'_, 'a>,
+    loop_stmt: &'a ast::Stmt,
+    var: &'a str,
+    body: &'a [ast::Stmt],
+) -> Analysis<'a> {
     let mut inside = Events::default();
     inside.block(body, true);
 
@@ -299,13 +304,21 @@ pub(super) fn analyse<'a>(walker: &Walker<'_, 'a>, loop_stmt: &'a ast::Stmt, var
             continue;
         }
         let diagnostic = if let (true, false) = (all_reduce, one_op) {
-            Diagnostic::error("E0501", writes[1].span, format!("the reduction variable `{name}` is updated in two different ways in the prange loop"))
-                .with_label(writes[0].span, "first update")
-                .with_help("a reduction uses one operator (`+=`/`-=`, `*=`, `min`, `max`, `|=`, `&=` or `^=`)")
+            Diagnostic::error(
+                "E0501",
+                writes[1].span,
+                format!("the reduction variable `{name}` is updated in two different ways in the prange loop"),
+            )
+            .with_label(writes[0].span, "first update")
+            .with_help("a reduction uses one operator (`+=`/`-=`, `*=`, `min`, `max`, `|=`, `&=` or `^=`)")
         } else if all_reduce {
-            Diagnostic::error("E0501", reads[0].span, format!("the reduction variable `{name}` is read inside the prange loop"))
-                .with_label(writes[0].span, "updated here")
-                .with_help("inside the loop it holds only a partial result; read it after the loop")
+            Diagnostic::error(
+                "E0501",
+                reads[0].span,
+                format!("the reduction variable `{name}` is read inside the prange loop"),
+            )
+            .with_label(writes[0].span, "updated here")
+            .with_help("inside the loop it holds only a partial result; read it after the loop")
         } else {
             let write = writes.iter().find(|e| !matches!(e.write, Some(WriteKind::Reduce(_)))).expect("not all reduce");
             Diagnostic::error("E0501", write.span, format!("`{name}` is defined before the prange loop and assigned inside it: iterations would race on it"))
@@ -317,8 +330,12 @@ pub(super) fn analyse<'a>(walker: &Walker<'_, 'a>, loop_stmt: &'a ast::Stmt, var
         diagnostics.push(diagnostic);
     }
 
-    let written_inside: Vec<&str> =
-        inside.by_name.iter().filter(|(_, events)| events.iter().any(|e| e.write.is_some())).map(|(name, _)| *name).collect();
+    let written_inside: Vec<&str> = inside
+        .by_name
+        .iter()
+        .filter(|(_, events)| events.iter().any(|e| e.write.is_some()))
+        .map(|(name, _)| *name)
+        .collect();
     for (base, items, span) in &inside.aug_stores {
         let indexed_by_loop = items.iter().any(|item| match item {
             ast::SubscriptItem::Index(index) => affine_in(index, var, &written_inside),
@@ -378,14 +395,17 @@ fn collect_outside<'a>(events: &mut Events<'a>, block: &'a [ast::Stmt], skip: &'
 fn affine_in(index: &ast::Expr, var: &str, written_inside: &[&str]) -> bool {
     match &index.kind {
         ast::ExprKind::Name(name) => name == var,
-        ast::ExprKind::Unary { op: ast::UnaryOp::Neg | ast::UnaryOp::Pos, operand } => affine_in(operand, var, written_inside),
+        ast::ExprKind::Unary { op: ast::UnaryOp::Neg | ast::UnaryOp::Pos, operand } => {
+            affine_in(operand, var, written_inside)
+        }
         ast::ExprKind::Binary { op: ast::BinOp::Add | ast::BinOp::Sub, left, right } => {
             (affine_in(left, var, written_inside) && invariant(right, var, written_inside))
                 || (invariant(left, var, written_inside) && affine_in(right, var, written_inside))
         }
         ast::ExprKind::Binary { op: ast::BinOp::Mul, left, right } => {
             let nonzero = |e: &ast::Expr| matches!(e.kind, ast::ExprKind::Int(k) if k != 0);
-            (affine_in(left, var, written_inside) && nonzero(right)) || (nonzero(left) && affine_in(right, var, written_inside))
+            (affine_in(left, var, written_inside) && nonzero(right))
+                || (nonzero(left) && affine_in(right, var, written_inside))
         }
         _ => false,
     }
@@ -399,10 +419,14 @@ fn invariant(expr: &ast::Expr, var: &str, written_inside: &[&str]) -> bool {
         ast::ExprKind::Attribute { value, .. } => invariant(value, var, written_inside),
         ast::ExprKind::Subscript { value, items } => {
             invariant(value, var, written_inside)
-                && items.iter().all(|item| matches!(item, ast::SubscriptItem::Index(i) if invariant(i, var, written_inside)))
+                && items
+                    .iter()
+                    .all(|item| matches!(item, ast::SubscriptItem::Index(i) if invariant(i, var, written_inside)))
         }
         ast::ExprKind::Unary { operand, .. } => invariant(operand, var, written_inside),
-        ast::ExprKind::Binary { left, right, .. } => invariant(left, var, written_inside) && invariant(right, var, written_inside),
+        ast::ExprKind::Binary { left, right, .. } => {
+            invariant(left, var, written_inside) && invariant(right, var, written_inside)
+        }
         _ => false,
     }
 }

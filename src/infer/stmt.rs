@@ -98,7 +98,11 @@ pub(super) fn walk_function(cx: &mut Inferrer<'_>, spec: usize, final_pass: bool
     for (index, ty) in previous_types.iter().enumerate() {
         if let Some(slot) = walker.locals.get_mut(index) {
             if !slot.annotated {
-                slot.ty = if index < params.len() { join(&params[index], ty).unwrap_or_else(|| params[index].clone()) } else { ty.clone() };
+                slot.ty = if index < params.len() {
+                    join(&params[index], ty).unwrap_or_else(|| params[index].clone())
+                } else {
+                    ty.clone()
+                };
             }
         }
     }
@@ -197,10 +201,8 @@ fn declare_assigned_names<'a>(walker: &mut Walker<'_, 'a>, block: &'a [ast::Stmt
 
 fn declare_target<'a>(walker: &mut Walker<'_, 'a>, target: &'a ast::Expr) {
     match &target.kind {
-        ast::ExprKind::Name(name) => {
-            if !walker.names.contains_key(name.as_str()) {
-                walker.declare(name, target.span, Type::Unknown, false);
-            }
+        ast::ExprKind::Name(name) if !walker.names.contains_key(name.as_str()) => {
+            walker.declare(name, target.span, Type::Unknown, false);
         }
         ast::ExprKind::Tuple(items) => {
             for item in items {
@@ -359,9 +361,13 @@ impl<'c, 'a> Walker<'c, 'a> {
         let Type::Tuple(items) = value.expr.ty.clone() else {
             if value.expr.ty.is_known() {
                 self.error(
-                    Diagnostic::error("E0402", value.expr.span, format!("cannot unpack a `{}` into {} names", value.expr.ty, targets.len()))
-                        .with_span_label("not a tuple")
-                        .with_help("only tuples (`return a, b`, `a.shape`) can be unpacked"),
+                    Diagnostic::error(
+                        "E0402",
+                        value.expr.span,
+                        format!("cannot unpack a `{}` into {} names", value.expr.ty, targets.len()),
+                    )
+                    .with_span_label("not a tuple")
+                    .with_help("only tuples (`return a, b`, `a.shape`) can be unpacked"),
                 );
             }
             for target in targets {
@@ -375,7 +381,12 @@ impl<'c, 'a> Walker<'c, 'a> {
                 Diagnostic::error(
                     "E0402",
                     span,
-                    format!("cannot unpack a tuple of {} value{} into {} targets", items.len(), plural(items.len()), targets.len()),
+                    format!(
+                        "cannot unpack a tuple of {} value{} into {} targets",
+                        items.len(),
+                        plural(items.len()),
+                        targets.len()
+                    ),
                 )
                 .with_label(value.expr.span, format!("this is `{}`", value.expr.ty)),
             );
@@ -477,8 +488,12 @@ impl<'c, 'a> Walker<'c, 'a> {
         let Type::Array(array_ty) = array.ty.clone() else {
             if array.ty.is_known() {
                 self.error(
-                    Diagnostic::error("E0403", base.span, format!("cannot assign into a `{}`: only array elements can be assigned", array.ty))
-                        .with_span_label("not an array"),
+                    Diagnostic::error(
+                        "E0403",
+                        base.span,
+                        format!("cannot assign into a `{}`: only array elements can be assigned", array.ty),
+                    )
+                    .with_span_label("not an array"),
                 );
             }
             return None;
@@ -501,7 +516,12 @@ impl<'c, 'a> Walker<'c, 'a> {
                 Diagnostic::error(
                     "E0403",
                     span,
-                    format!("a {}-D array element needs {} indices, but {} were given", array_ty.ndim, array_ty.ndim, indices.len()),
+                    format!(
+                        "a {}-D array element needs {} indices, but {} were given",
+                        array_ty.ndim,
+                        array_ty.ndim,
+                        indices.len()
+                    ),
                 )
                 .with_help("assigning to a whole row or slice is not supported; write a loop"),
             );
@@ -526,8 +546,12 @@ impl<'c, 'a> Walker<'c, 'a> {
             Type::Unknown => return,
             other => {
                 self.error(
-                    Diagnostic::error("E0402", value.expr.span, format!("cannot store a `{other}` into an element of `{}`", array.ty))
-                        .with_help("array elements hold scalars; copy arrays element by element in a loop"),
+                    Diagnostic::error(
+                        "E0402",
+                        value.expr.span,
+                        format!("cannot store a `{other}` into an element of `{}`", array.ty),
+                    )
+                    .with_help("array elements hold scalars; copy arrays element by element in a loop"),
                 );
                 return;
             }
@@ -535,7 +559,14 @@ impl<'c, 'a> Walker<'c, 'a> {
         Self::push(out, tir::StmtKind::Store { array, indices, value, array_name }, span);
     }
 
-    fn aug_assign(&mut self, target: &'a ast::Expr, op: ast::BinOp, value: &'a ast::Expr, span: Span, out: &mut tir::Block) {
+    fn aug_assign(
+        &mut self,
+        target: &'a ast::Expr,
+        op: ast::BinOp,
+        value: &'a ast::Expr,
+        span: Span,
+        out: &mut tir::Block,
+    ) {
         match &target.kind {
             ast::ExprKind::Name(name) => {
                 let id = self.names[name.as_str()];
@@ -552,7 +583,11 @@ impl<'c, 'a> Walker<'c, 'a> {
                 let indices: Vec<tir::Expr> = indices.into_iter().map(|index| self.reusable(index, out)).collect();
                 let Type::Array(array_ty) = array.ty.clone() else { return };
                 let load = tir::Expr {
-                    kind: tir::ExprKind::Index { array: Box::new(array.clone()), indices: indices.clone(), name: array_name.clone() },
+                    kind: tir::ExprKind::Index {
+                        array: Box::new(array.clone()),
+                        indices: indices.clone(),
+                        name: array_name.clone(),
+                    },
                     ty: Type::Scalar(array_ty.dtype),
                     span: target.span,
                 };
@@ -567,12 +602,23 @@ impl<'c, 'a> Walker<'c, 'a> {
         }
     }
 
-    fn for_loop(&mut self, stmt: &'a ast::Stmt, target: &'a ast::Ident, iter: &'a ast::Expr, body: &'a [ast::Stmt], out: &mut tir::Block) {
+    fn for_loop(
+        &mut self,
+        stmt: &'a ast::Stmt,
+        target: &'a ast::Ident,
+        iter: &'a ast::Expr,
+        body: &'a [ast::Stmt],
+        out: &mut tir::Block,
+    ) {
         let span = stmt.span;
         let Some((kind_name, args)) = range_call(iter) else {
             self.error(
-                Diagnostic::error("E0305", iter.span, "kern `for` loops iterate over `range(...)` or `prange(...)` only")
-                    .with_help("iterate over indices instead: `for i in range(len(a)):` then use `a[i]`"),
+                Diagnostic::error(
+                    "E0305",
+                    iter.span,
+                    "kern `for` loops iterate over `range(...)` or `prange(...)` only",
+                )
+                .with_help("iterate over indices instead: `for i in range(len(a)):` then use `a[i]`"),
             );
             return;
         };
@@ -585,8 +631,12 @@ impl<'c, 'a> Walker<'c, 'a> {
                 Type::Unknown => bounds.push(typed.expr),
                 other => {
                     self.error(
-                        Diagnostic::error("E0402", arg.span, format!("`{kind_name}()` arguments must be integers, not `{other}`"))
-                            .with_help("convert with `int(...)`"),
+                        Diagnostic::error(
+                            "E0402",
+                            arg.span,
+                            format!("`{kind_name}()` arguments must be integers, not `{other}`"),
+                        )
+                        .with_help("convert with `int(...)`"),
                     );
                     bounds.push(typed.expr);
                 }
@@ -610,8 +660,12 @@ impl<'c, 'a> Walker<'c, 'a> {
             }
             n => {
                 self.error(
-                    Diagnostic::error("E0304", iter.span, format!("`{kind_name}()` takes 1 to 3 arguments, but {n} were given"))
-                        .with_help("write `range(stop)`, `range(start, stop)` or `range(start, stop, step)`"),
+                    Diagnostic::error(
+                        "E0304",
+                        iter.span,
+                        format!("`{kind_name}()` takes 1 to 3 arguments, but {n} were given"),
+                    )
+                    .with_help("write `range(stop)`, `range(start, stop)` or `range(start, stop, step)`"),
                 );
                 return;
             }
@@ -621,7 +675,8 @@ impl<'c, 'a> Walker<'c, 'a> {
         let parallel = parallel_requested && !self.loops.contains(&LoopKind::Parallel);
         let var = self.names[target.name.as_str()];
         let var_ty = self.slot(var).ty.clone();
-        let joined = if self.slot(var).annotated { Some(var_ty.clone()) } else { join(&var_ty, &Type::Scalar(ScalarType::I64)) };
+        let joined =
+            if self.slot(var).annotated { Some(var_ty.clone()) } else { join(&var_ty, &Type::Scalar(ScalarType::I64)) };
         match joined {
             Some(joined) => {
                 if !self.slot(var).annotated {
@@ -661,7 +716,11 @@ impl<'c, 'a> Walker<'c, 'a> {
             var
         } else {
             let induction = self.temp(Type::Scalar(ScalarType::I64), target.span);
-            let read = tir::Expr { kind: tir::ExprKind::Local(induction), ty: Type::Scalar(ScalarType::I64), span: target.span };
+            let read = tir::Expr {
+                kind: tir::ExprKind::Local(induction),
+                ty: Type::Scalar(ScalarType::I64),
+                span: target.span,
+            };
             self.assign_local(var, super::expr::Typed { expr: read, weak: false }, target.span, &mut body_block);
             induction
         };
@@ -670,17 +729,24 @@ impl<'c, 'a> Walker<'c, 'a> {
         let parallel = parallel.then_some(tir::Parallel { reductions });
         Self::push(
             out,
-            tir::StmtKind::ForRange { var: induction, start, stop, step, body: body_block, range_span: iter.span, parallel },
+            tir::StmtKind::ForRange {
+                var: induction,
+                start,
+                stop,
+                step,
+                body: body_block,
+                range_span: iter.span,
+                parallel,
+            },
             span,
         );
     }
 
     fn return_stmt(&mut self, value: Option<&'a ast::Expr>, span: Span, out: &mut tir::Block) {
         if self.loops.contains(&LoopKind::Parallel) {
-            self.error(
-                Diagnostic::error("E0503", span, "`return` is not allowed inside a `prange` loop")
-                    .with_help("iterations of a prange loop run in parallel; store results in an array and return after the loop"),
-            );
+            self.error(Diagnostic::error("E0503", span, "`return` is not allowed inside a `prange` loop").with_help(
+                "iterations of a prange loop run in parallel; store results in an array and return after the loop",
+            ));
         }
         let value = value.filter(|v| !matches!(v.kind, ast::ExprKind::None));
         let Some(value) = value else {
@@ -694,7 +760,11 @@ impl<'c, 'a> Walker<'c, 'a> {
         match &value_ty {
             Type::Unknown => return,
             Type::None => {
-                self.error(Diagnostic::error("E0405", value.span, "this call returns no value, so it cannot be returned"));
+                self.error(Diagnostic::error(
+                    "E0405",
+                    value.span,
+                    "this call returns no value, so it cannot be returned",
+                ));
                 return;
             }
             _ => {}
@@ -706,9 +776,13 @@ impl<'c, 'a> Walker<'c, 'a> {
                     let ret = self.ret.clone();
                     let first = self.saw_value_return.unwrap_or(span);
                     self.error(
-                        Diagnostic::error("E0405", value.span, format!("this returns a `{value_ty}` but the function also returns a `{ret}`"))
-                            .with_label(first, "the first return")
-                            .with_help("every `return` of a function must give the same kind of value"),
+                        Diagnostic::error(
+                            "E0405",
+                            value.span,
+                            format!("this returns a `{value_ty}` but the function also returns a `{ret}`"),
+                        )
+                        .with_label(first, "the first return")
+                        .with_help("every `return` of a function must give the same kind of value"),
                     );
                     return;
                 }
@@ -740,8 +814,12 @@ impl<'c, 'a> Walker<'c, 'a> {
             (to, from) if to == from => typed.expr,
             (to, from) => {
                 self.error(
-                    Diagnostic::error("E0405", value.span, format!("this returns a `{from}` but the function is annotated `-> {to}`"))
-                        .with_help("return a value of the annotated type"),
+                    Diagnostic::error(
+                        "E0405",
+                        value.span,
+                        format!("this returns a `{from}` but the function is annotated `-> {to}`"),
+                    )
+                    .with_help("return a value of the annotated type"),
                 );
                 return;
             }
@@ -768,15 +846,21 @@ impl<'c, 'a> Walker<'c, 'a> {
             self.error(
                 Diagnostic::error("E0406", self.def.name.span, format!("cannot infer the return type of `{name}`"))
                     .with_span_label("every return depends on a recursive call")
-                    .with_help(format!("add a base case that returns a plain value, or annotate it: `def {name}(...) -> f64:`")),
+                    .with_help(format!(
+                        "add a base case that returns a plain value, or annotate it: `def {name}(...) -> f64:`"
+                    )),
             );
         }
         let returns_value = !matches!(self.ret, Type::None | Type::Unknown);
         if returns_value && !block_terminates(&self.def.body) {
             self.error(
-                Diagnostic::error("E0405", self.def.name.span, format!("`{name}` can reach its end without returning a value"))
-                    .with_span_label(format!("returns `{}` elsewhere", self.ret))
-                    .with_help("add a `return` at the end of the function"),
+                Diagnostic::error(
+                    "E0405",
+                    self.def.name.span,
+                    format!("`{name}` can reach its end without returning a value"),
+                )
+                .with_span_label(format!("returns `{}` elsewhere", self.ret))
+                .with_help("add a `return` at the end of the function"),
             );
         }
     }

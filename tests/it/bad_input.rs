@@ -35,9 +35,19 @@ fn check_error(error: &Error) -> Vec<&'static str> {
     let len = file.text().len() as u32;
     for d in diagnostics {
         assert!(diag::CODES.iter().any(|(code, _)| *code == d.code), "unknown code {} ({})", d.code, d.message);
-        assert!(d.span.start <= d.span.end && d.span.end <= len, "{}: span {:?} outside the file of {len} bytes", d.code, d.span);
+        assert!(
+            d.span.start <= d.span.end && d.span.end <= len,
+            "{}: span {:?} outside the file of {len} bytes",
+            d.code,
+            d.span
+        );
         for label in &d.labels {
-            assert!(label.span.start <= label.span.end && label.span.end <= len, "{}: label span {:?} outside the file", d.code, label.span);
+            assert!(
+                label.span.start <= label.span.end && label.span.end <= len,
+                "{}: label span {:?} outside the file",
+                d.code,
+                label.span
+            );
         }
         assert!(!d.message.is_empty());
     }
@@ -131,8 +141,9 @@ fn ten_megabytes_of_random_bytes() {
 
     // Random tokens of the language, which get deeper into the parser.
     let words = [
-        "def ", "f", "(", ")", ":", "\n", "    ", "return ", "x", " + ", " * ", "1", "2.5", "[", "]", ",", "if ", "else",
-        " = ", "for ", " in ", "range", "while ", "prange", "np.zeros", "(", ")", " and ", " not ", "-", "**", "\n    ",
+        "def ", "f", "(", ")", ":", "\n", "    ", "return ", "x", " + ", " * ", "1", "2.5", "[", "]", ",", "if ",
+        "else", " = ", "for ", " in ", "range", "while ", "prange", "np.zeros", "(", ")", " and ", " not ", "-", "**",
+        "\n    ",
     ];
     let mut text = String::new();
     while text.len() < 2 << 20 {
@@ -146,9 +157,45 @@ fn ten_megabytes_of_random_bytes() {
 #[test]
 fn many_small_random_token_files_never_panic() {
     let words = [
-        "def ", "f", "g", "(", ")", ":", "\n", "    ", "return ", "x", "a", " + ", " // ", "1", "0", "2.5", "[", "]", ",",
-        "if ", "else", " = ", "for ", " in ", "range", "(", ")", "-", "**", "\n    ", "\n        ", "x[", "a.shape",
-        "prange(", "np.zeros(", "min(", "True", " < ", " and ",
+        "def ",
+        "f",
+        "g",
+        "(",
+        ")",
+        ":",
+        "\n",
+        "    ",
+        "return ",
+        "x",
+        "a",
+        " + ",
+        " // ",
+        "1",
+        "0",
+        "2.5",
+        "[",
+        "]",
+        ",",
+        "if ",
+        "else",
+        " = ",
+        "for ",
+        " in ",
+        "range",
+        "(",
+        ")",
+        "-",
+        "**",
+        "\n    ",
+        "\n        ",
+        "x[",
+        "a.shape",
+        "prange(",
+        "np.zeros(",
+        "min(",
+        "True",
+        " < ",
+        " and ",
     ];
     let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
     for _ in 0..3000 {
@@ -320,7 +367,7 @@ fn a_long_call_chain_is_bounded() {
 fn a_one_million_character_line() {
     // A valid line: a long name and a long literal in one statement.
     let name = "v".repeat(500_000);
-    let source = format!("def f(x):\n    {name} = x\n    return {name} + {}\n", "0".repeat(1));
+    let source = format!("def f(x):\n    {name} = x\n    return {name} + 0\n");
     let start = Instant::now();
     let module = parse("long_line.kern", source.as_bytes()).expect("a long name is fine");
     let mut args = [Value::Scalar(Scalar::I64(4))];
@@ -377,7 +424,10 @@ fn cli_exits_1_on_garbage() {
         ("garbage.kern", &garbage),
         ("nul.kern", b"def f(x):\n    return x\0\n"),
         ("deep.kern", "def f(x):\n    return ((((((((((((((((((((((((((((((((((((((((((((((((((x\n".as_bytes()),
-        ("parens.kern", format!("def f(x):\n    return {}x{}\n", "(".repeat(10_000), ")".repeat(10_000)).leak().as_bytes()),
+        (
+            "parens.kern",
+            format!("def f(x):\n    return {}x{}\n", "(".repeat(10_000), ")".repeat(10_000)).leak().as_bytes(),
+        ),
     ];
     for (name, bytes) in cases {
         let path = dir.join(name);

@@ -176,7 +176,11 @@ fn bad_arguments_exit_1_naming_the_argument() {
     ] {
         let outcome = kernjit(dir.path(), &["run", "kernels.kern", "total", arg]);
         outcome.expect_code(1);
-        assert!(outcome.stderr.contains("argument 0") && outcome.stderr.contains(expected), "{arg}\n{}", outcome.show());
+        assert!(
+            outcome.stderr.contains("argument 0") && outcome.stderr.contains(expected),
+            "{arg}\n{}",
+            outcome.show()
+        );
     }
 }
 
@@ -242,7 +246,11 @@ fn check_validates_run_lines() {
     outcome.expect_code(1);
     let run_line_count = KERNELS.lines().count();
     assert!(outcome.stderr.contains(&format!("runs.kern:{}", run_line_count + 1)), "{}", outcome.show());
-    assert!(outcome.stderr.contains(&format!("runs.kern:{}: run line `missing(1)`", run_line_count + 2)), "{}", outcome.show());
+    assert!(
+        outcome.stderr.contains(&format!("runs.kern:{}: run line `missing(1)`", run_line_count + 2)),
+        "{}",
+        outcome.show()
+    );
     assert!(outcome.stderr.contains("out of range for u8"), "{}", outcome.show());
 }
 
@@ -318,7 +326,9 @@ fn run_json_has_the_documented_shape() {
 fn run_is_reproducible_and_seeded() {
     let dir = workspace();
     let sum = |seed: &str| {
-        let json = kernjit(dir.path(), &["run", "kernels.kern", "total", "rand(100)", "--seed", seed, "--json"]).expect_code(0).json();
+        let json = kernjit(dir.path(), &["run", "kernels.kern", "total", "rand(100)", "--seed", seed, "--json"])
+            .expect_code(0)
+            .json();
         json["result"].as_f64().unwrap()
     };
     assert_eq!(sum("42"), sum("42"));

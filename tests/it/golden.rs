@@ -30,7 +30,8 @@ fn golden() {
         };
         let body = body.trim_end_matches('\n');
         let relative = path.strip_prefix(&root).unwrap().display().to_string();
-        let actual: String = transcript(&relative, body, path.parent().unwrap()).iter().map(|line| format!("# {line}\n")).collect();
+        let actual: String =
+            transcript(&relative, body, path.parent().unwrap()).iter().map(|line| format!("# {line}\n")).collect();
         if actual != expected {
             if update {
                 // Write a sibling file and rename it over the original, so two
@@ -82,7 +83,8 @@ pub fn transcript(name: &str, body: &str, base_dir: &Path) -> Vec<String> {
                 Ok(sig) => match module.specialise(&sig.kernel, &sig.args) {
                     Ok(program) if list_types => {
                         lines.push(format!("{verb} {signature}"));
-                        lines.extend(tir::expression_types(&program, module.source()).lines().map(|l| format!("  {l}")));
+                        lines
+                            .extend(tir::expression_types(&program, module.source()).lines().map(|l| format!("  {l}")));
                     }
                     Ok(_) => lines.push(format!("{verb} {signature} -> ok")),
                     Err(error) => {

@@ -70,12 +70,16 @@ fn close(a: &serde_json::Value, b: &serde_json::Value) -> bool {
         _ => None,
     };
     match (a, b) {
-        (serde_json::Value::Array(x), serde_json::Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| close(a, b)),
+        (serde_json::Value::Array(x), serde_json::Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| close(a, b))
+        }
         (serde_json::Value::Object(x), serde_json::Value::Object(y)) => {
             x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| close(v, w)))
         }
         _ => match (number(a), number(b)) {
-            (Some(x), Some(y)) => (x.is_nan() && y.is_nan()) || x == y || (x - y).abs() <= 1e-9 + 2e-4 * x.abs().max(y.abs()),
+            (Some(x), Some(y)) => {
+                (x.is_nan() && y.is_nan()) || x == y || (x - y).abs() <= 1e-9 + 2e-4 * x.abs().max(y.abs())
+            }
             _ => a == b,
         },
     }
@@ -90,9 +94,7 @@ fn summary(result: &Value, args: &[Value]) -> serde_json::Value {
             serde_json::json!(s.to_string())
         }
     };
-    let array_summary = |a: &kernjit::ArrayData| {
-        serde_json::json!({"dtype": a.dtype().name(), "shape": a.shape(), "sum": number(kernjit::Scalar::F64(a.sum_f64()))})
-    };
+    let array_summary = |a: &kernjit::ArrayData| serde_json::json!({"dtype": a.dtype().name(), "shape": a.shape(), "sum": number(kernjit::Scalar::F64(a.sum_f64()))});
     let result = match result {
         Value::Scalar(s) => number(*s),
         Value::Tuple(items) => serde_json::Value::Array(items.iter().map(|s| number(*s)).collect()),
@@ -120,7 +122,10 @@ fn summary(result: &Value, args: &[Value]) -> serde_json::Value {
 #[test]
 fn kernels_agree_with_cpython() {
     if !cpython_with_numpy() {
-        assert!(std::env::var_os("KERNJIT_REQUIRE_CPYTHON").is_none(), "KERNJIT_REQUIRE_CPYTHON is set but python3 cannot import numpy");
+        assert!(
+            std::env::var_os("KERNJIT_REQUIRE_CPYTHON").is_none(),
+            "KERNJIT_REQUIRE_CPYTHON is set but python3 cannot import numpy"
+        );
         eprintln!("skipping the CPython comparison: python3 with numpy is not installed");
         return;
     }
@@ -146,5 +151,10 @@ fn kernels_agree_with_cpython() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} of {compared} runs disagree with CPython:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {compared} runs disagree with CPython:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
