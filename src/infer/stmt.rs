@@ -443,38 +443,48 @@ impl<'c, 'a> Walker<'c, 'a> {
         if !annotated {
             self.locals[id.0 as usize].ty = target_ty.clone();
         }
-        let value = match (&target_ty, &value_ty) {
-            (Type::Scalar(to), Type::Scalar(_)) => self.cast(value, *to),
-            (Type::Tuple(to), Type::Tuple(from)) if to != from && to.len() == from.len() => {
+        let Some(value) = self.convert(value, &target_ty, out) else {
+            let slot = self.slot(id);
+            let diagnostic = Diagnostic::error(
+                "E0401",
+                value_span,
+                format!("`{}` is declared `{target_ty}` but is assigned a `{value_ty}`", slot.name),
+            )
+            .with_label(slot.span, "declared here");
+            self.error(diagnostic);
+            return;
+        };
+        Self::push(out, tir::StmtKind::Assign { local: id, value }, span);
+    }
+
+    /// Converts a value to type `to`: scalars are cast, tuples are cast
+    /// element by element (through a temp, so the tuple is evaluated once),
+    /// and equal types pass through. `None` when the types cannot convert.
+    fn convert(&mut self, value: super::expr::Typed, to: &Type, out: &mut tir::Block) -> Option<tir::Expr> {
+        let from = value.expr.ty.clone();
+        match (to, &from) {
+            (Type::Scalar(dtype), Type::Scalar(_)) => Some(self.cast(value, *dtype)),
+            (to, from) if to == from => Some(value.expr),
+            (Type::Tuple(to_items), Type::Tuple(from_items)) if to_items.len() == from_items.len() => {
+                let span = value.expr.span;
                 let tuple = self.reusable(value.expr, out);
-                let items = to
+                let items = to_items
                     .iter()
+                    .zip(from_items)
                     .enumerate()
-                    .map(|(index, dtype)| {
+                    .map(|(index, (dtype, item))| {
                         let part = tir::Expr {
                             kind: tir::ExprKind::TupleGet(Box::new(tuple.clone()), index as u32),
-                            ty: Type::Scalar(from[index]),
+                            ty: Type::Scalar(*item),
                             span,
                         };
                         self.cast(super::expr::Typed { expr: part, weak: false }, *dtype)
                     })
                     .collect();
-                tir::Expr { kind: tir::ExprKind::Tuple(items), ty: target_ty.clone(), span }
+                Some(tir::Expr { kind: tir::ExprKind::Tuple(items), ty: to.clone(), span })
             }
-            (to, from) if to == from => value.expr,
-            (to, from) => {
-                let slot = self.slot(id);
-                let diagnostic = Diagnostic::error(
-                    "E0401",
-                    value_span,
-                    format!("`{}` is declared `{to}` but is assigned a `{from}`", slot.name),
-                )
-                .with_label(slot.span, "declared here");
-                self.error(diagnostic);
-                return;
-            }
-        };
-        Self::push(out, tir::StmtKind::Assign { local: id, value }, span);
+            _ => None,
+        }
     }
 
     /// The array, `i64` indices and display name of `base[items] = ...`.
@@ -789,40 +799,16 @@ impl<'c, 'a> Walker<'c, 'a> {
             }
         }
         let ret = self.ret.clone();
-        let expr = match (&ret, &value_ty) {
-            (Type::Scalar(to), Type::Scalar(_)) => self.cast(typed, *to),
-            (Type::Tuple(to), Type::Tuple(from)) if to.len() == from.len() => {
-                if to == from {
-                    typed.expr
-                } else {
-                    let tuple = self.reusable(typed.expr, out);
-                    let items = to
-                        .iter()
-                        .enumerate()
-                        .map(|(index, dtype)| {
-                            let part = tir::Expr {
-                                kind: tir::ExprKind::TupleGet(Box::new(tuple.clone()), index as u32),
-                                ty: Type::Scalar(from[index]),
-                                span: tuple.span,
-                            };
-                            self.cast(super::expr::Typed { expr: part, weak: false }, *dtype)
-                        })
-                        .collect();
-                    tir::Expr { kind: tir::ExprKind::Tuple(items), ty: ret.clone(), span: value.span }
-                }
-            }
-            (to, from) if to == from => typed.expr,
-            (to, from) => {
-                self.error(
-                    Diagnostic::error(
-                        "E0405",
-                        value.span,
-                        format!("this returns a `{from}` but the function is annotated `-> {to}`"),
-                    )
-                    .with_help("return a value of the annotated type"),
-                );
-                return;
-            }
+        let Some(expr) = self.convert(typed, &ret, out) else {
+            self.error(
+                Diagnostic::error(
+                    "E0405",
+                    value.span,
+                    format!("this returns a `{value_ty}` but the function is annotated `-> {ret}`"),
+                )
+                .with_help("return a value of the annotated type"),
+            );
+            return;
         };
         Self::push(out, tir::StmtKind::Return(Some(expr)), span);
     }
