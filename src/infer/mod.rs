@@ -34,9 +34,9 @@ use std::collections::HashMap;
 /// How many times one specialisation's body may be re-walked before we give up.
 const MAX_FIXPOINT_ITERATIONS: usize = 64;
 /// How deep specialisations may nest (calls of calls of ...) during inference.
-const MAX_SPECIALISATION_DEPTH: usize = 64;
+const MAX_SPECIALISATION_DEPTH: usize = 1000;
 /// How many specialisations one program may have.
-const MAX_SPECIALISATIONS: usize = 1000;
+const MAX_SPECIALISATIONS: usize = 10_000;
 
 /// Specialises `kernel` of `module` for `args` and returns the typed program,
 /// or every error found.
@@ -338,14 +338,22 @@ impl<'a> Inferrer<'a> {
         }
         if self.stack.len() >= MAX_SPECIALISATION_DEPTH || self.specs.len() > MAX_SPECIALISATIONS {
             let def = &self.module.functions[self.specs[spec].def_index];
-            self.diagnostics.push(
+            let diagnostic = if self.stack.len() >= MAX_SPECIALISATION_DEPTH {
                 Diagnostic::error(
                     "E0406",
                     def.name.span,
-                    format!("too many specialisations of `{}` (argument types keep changing)", def.name.name),
+                    format!("kernel calls nest more than {MAX_SPECIALISATION_DEPTH} deep here (`{}`)", def.name.name),
                 )
-                .with_help("annotate the parameters so calls share one signature"),
-            );
+                .with_help("type inference follows every call; shorten the chain of calls between kernels")
+            } else {
+                Diagnostic::error(
+                    "E0406",
+                    def.name.span,
+                    format!("the program needs more than {MAX_SPECIALISATIONS} specialisations (at `{}`)", def.name.name),
+                )
+                .with_help("annotate the parameters so calls share one signature")
+            };
+            self.diagnostics.push(diagnostic);
             return None;
         }
         self.ensure_inferred(spec);

@@ -477,3 +477,17 @@ fn every_code_the_goldens_produce_is_in_the_code_list() {
     }
     assert!(missing.is_empty(), "codes used but not listed in diag::CODES: {missing:?}");
 }
+
+#[test]
+fn a_long_chain_of_distinct_kernels_specialises_and_runs() {
+    // 300 kernels, each calling the next: deep for inference, legal for users.
+    let mut source = String::new();
+    for i in 0..300 {
+        source.push_str(&format!("def f{i}(x):\n    return f{}(x) + 1\n\n", i + 1));
+    }
+    source.push_str("def f300(x):\n    return x\n");
+    let module = Module::parse("chain.kern", source.as_bytes()).unwrap_or_else(|e| panic!("{}", e.render(false)));
+    let mut args = [Value::Scalar(Scalar::I64(5))];
+    let result = module.interpret("f0", &mut args).unwrap_or_else(|e| panic!("{}", e.render(false)));
+    assert_eq!(result, Value::Scalar(Scalar::I64(305)));
+}
