@@ -23,7 +23,8 @@ use crate::span::Span;
 use crate::tir::{self, BinaryOp, Builtin, Expr, ExprKind, Fill, FuncId, LocalId, Stmt, StmtKind, UnaryOp, ViewItem};
 use crate::types::{ArrayType, ScalarType, Type, MAX_NDIM};
 use crate::value::{
-    ArrayData, Element, RuntimeError, RuntimeErrorKind, Scalar, Value, MAX_ARRAY_BYTES, RECURSION_LIMIT,
+    arange_element, arange_len, array_size_allowed, ArrayData, Element, RuntimeError, RuntimeErrorKind, Scalar, Value,
+    RECURSION_LIMIT,
 };
 use ndarray::{ArrayD, IxDyn};
 use std::cell::RefCell;
@@ -1318,27 +1319,14 @@ fn builtin(op: Builtin, args: &[RuntimeValue], dtype: ScalarType) -> Result<Scal
     }
 }
 
-/// The bytes an array of `extents` would span if its zero extents were 1
-/// (saturating), or `None` if an extent is negative. Like NumPy, a shape is
-/// only allocatable if this fits, even when the array is empty: otherwise its
-/// C strides would overflow.
-fn array_span_bytes(extents: &[i64], dtype: ScalarType) -> Option<u128> {
-    let mut bytes = dtype.size_bytes() as u128;
-    for &extent in extents {
-        bytes = bytes.saturating_mul(u128::try_from(extent).ok()?.max(1));
-    }
-    Some(bytes)
-}
-
 /// Allocates a C-contiguous array, checking the size first.
 fn new_array(array_type: ArrayType, extents: &[i64], fill: Option<Scalar>) -> Result<ArrayView, RuntimeErrorKind> {
     if extents.len() != array_type.ndim as usize {
         return Err(internal("a new array's shape has the wrong number of extents"));
     }
     let bad_size = || RuntimeErrorKind::BadArraySize { shape: extents.to_vec() };
-    match array_span_bytes(extents, array_type.dtype) {
-        Some(bytes) if bytes <= MAX_ARRAY_BYTES as u128 => {}
-        _ => return Err(bad_size()),
+    if !array_size_allowed(extents, array_type.dtype) {
+        return Err(bad_size());
     }
     // Every extent is non-negative and the span fits in MAX_ARRAY_BYTES.
     let extents: Vec<usize> = extents.iter().map(|&extent| extent as usize).collect();
@@ -1356,31 +1344,10 @@ fn arange(dtype: ScalarType, start: Scalar, stop: Scalar, step: Scalar) -> Resul
     if start.ty() != dtype || stop.ty() != dtype || step.ty() != dtype {
         return Err(internal("arange bounds of another dtype than the array"));
     }
-    if !step.is_truthy() || (dtype.is_float() && step.to_f64() == 0.0) {
-        return Err(RuntimeErrorKind::ZeroStep);
-    }
-    let len: i64 = if dtype.is_float() {
-        let len = ((stop.to_f64() - start.to_f64()) / step.to_f64()).ceil();
-        // NaN and negative lengths give an empty array; `as` saturates.
-        if len > 0.0 {
-            len as i64
-        } else {
-            0
-        }
-    } else {
-        let (start, stop, step) = (start.to_i128(), stop.to_i128(), step.to_i128());
-        // ceil(d / s) = -floor(-d / s); i128 holds every difference of two 64-bit values.
-        let len = -floor_div(-(stop - start), step);
-        i64::try_from(len.max(0)).unwrap_or(i64::MAX)
-    };
+    let len = arange_len(start, stop, step)?;
     let view = new_array(ArrayType { dtype, ndim: 1 }, &[len], None)?;
     for k in 0..len {
-        let element = match (start, step) {
-            (Scalar::F64(start), Scalar::F64(step)) => Scalar::F64(start + k as f64 * step),
-            (Scalar::F32(start), Scalar::F32(step)) => Scalar::F32(start + k as f32 * step),
-            (start, step) => Scalar::from_i128_wrapping(start.to_i128() + k as i128 * step.to_i128(), dtype),
-        };
-        view.store(k as usize, element)?;
+        view.store(k as usize, arange_element(start, step, k))?;
     }
     Ok(view)
 }
@@ -1389,6 +1356,7 @@ fn arange(dtype: ScalarType, start: Scalar, stop: Scalar, step: Scalar) -> Resul
 mod tests {
     use super::*;
     use crate::tir::{CmpOp, Function, Local, Parallel, Program, ReduceOp, Reduction};
+    use crate::value::MAX_ARRAY_BYTES;
     use ndarray::{Axis, ShapeBuilder};
     use ScalarType::{Bool, F32, F64, I16, I32, I64, I8, U16, U32, U64, U8};
 

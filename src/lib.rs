@@ -24,6 +24,7 @@ pub mod cli_args;
 pub mod diag;
 pub mod infer;
 pub mod interp;
+pub mod jit;
 pub mod lexer;
 pub mod mathlib;
 pub mod parser;
@@ -46,6 +47,8 @@ pub use value::{ArrayData, Element, RuntimeError, RuntimeErrorKind, Scalar, Valu
 pub struct Module {
     file: Arc<SourceFile>,
     ast: Arc<ast::Module>,
+    /// Machine code per (kernel, argument types), compiled on first call.
+    cache: Arc<jit::cache::Cache>,
 }
 
 impl Module {
@@ -64,7 +67,7 @@ impl Module {
         if !parsed.diagnostics.is_empty() {
             return Err(Error::Compile { file, diagnostics: parsed.diagnostics });
         }
-        Ok(Module { file, ast: Arc::new(parsed.module) })
+        Ok(Module { file, ast: Arc::new(parsed.module), cache: Arc::default() })
     }
 
     /// Reads and parses a file from disk.
@@ -129,6 +132,25 @@ impl Module {
         interp::interpret(&program, args).map_err(|error| Error::Runtime { file: self.file.clone(), error })
     }
 
+    /// Runs `kernel` as machine code, compiling it for these argument types on
+    /// the first call (later calls with the same types reuse the code). Array
+    /// arguments are updated in place.
+    pub fn run(&self, kernel: &str, args: &mut [Value]) -> Result<Value, Error> {
+        let types: Vec<Type> = args.iter().map(Value::ty).collect();
+        let compiled = self.cache.get_or_compile(kernel, &types, || {
+            let program = self.specialise(kernel, &types)?;
+            jit::engine::CompiledProgram::compile(&program, &jit::lower::LowerOptions::default(), false)
+                .map(|compiled| (program, compiled))
+                .map_err(|message| Error::Codegen(format!("{kernel}: {message}")))
+        })?;
+        for (arg, param) in args.iter_mut().zip(compiled.params()) {
+            if let (Value::Scalar(value), Type::Scalar(to)) = (&*arg, param) {
+                *arg = Value::Scalar(value.cast(*to));
+            }
+        }
+        compiled.call(args).map_err(|error| Error::Runtime { file: self.file.clone(), error })
+    }
+
     fn compile_error(&self, diagnostics: Vec<Diagnostic>) -> Error {
         Error::Compile { file: self.file.clone(), diagnostics }
     }
@@ -143,6 +165,8 @@ pub enum Error {
     Runtime { file: Arc<SourceFile>, error: RuntimeError },
     /// A file could not be read.
     Io(String),
+    /// Code generation failed (a bug in kernjit: the typed program was valid).
+    Codegen(String),
 }
 
 impl Error {
@@ -152,6 +176,7 @@ impl Error {
             Error::Compile { file, diagnostics } => diag::render(diagnostics, file, color),
             Error::Runtime { file, error } => diag::render(&[runtime_diagnostic(error, file)], file, color),
             Error::Io(message) => format!("error: {message}\n"),
+            Error::Codegen(message) => format!("error: code generation failed (a kernjit bug): {message}\n"),
         }
     }
 
@@ -160,7 +185,7 @@ impl Error {
         match self {
             Error::Compile { diagnostics, .. } => diagnostics.clone(),
             Error::Runtime { file, error } => vec![runtime_diagnostic(error, file)],
-            Error::Io(_) => Vec::new(),
+            Error::Io(_) | Error::Codegen(_) => Vec::new(),
         }
     }
 }
@@ -189,7 +214,7 @@ impl fmt::Display for Error {
                     file.line_col(error.span.start)
                 )
             }
-            Error::Io(message) => f.write_str(message),
+            Error::Io(message) | Error::Codegen(message) => f.write_str(message),
         }
     }
 }

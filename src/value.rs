@@ -417,6 +417,56 @@ pub const RECURSION_LIMIT: usize = 1000;
 /// The largest number of bytes one array created inside a kernel may take.
 pub const MAX_ARRAY_BYTES: u64 = 1 << 40;
 
+/// Whether a new array of `extents` may be created: every extent is
+/// non-negative and the bytes it would span with its zero extents counted as
+/// 1 fit in [`MAX_ARRAY_BYTES`]. Like NumPy, a shape is only allocatable if
+/// that span fits, even when the array is empty: otherwise its C strides
+/// would overflow. (The allocation itself may still be refused.)
+pub fn array_size_allowed(extents: &[i64], dtype: ScalarType) -> bool {
+    let mut bytes = dtype.size_bytes() as u128;
+    for &extent in extents {
+        let Ok(extent) = u128::try_from(extent) else { return false };
+        bytes = bytes.saturating_mul(extent.max(1));
+    }
+    bytes <= MAX_ARRAY_BYTES as u128
+}
+
+/// The length of `np.arange(start, stop, step)` (all three of one int or
+/// float dtype): `ceil((stop - start) / step)` clamped at 0, computed in f64
+/// for floats and exactly for ints. A zero step is `ZeroStep`. The caller
+/// checks the length against the size limit.
+pub fn arange_len(start: Scalar, stop: Scalar, step: Scalar) -> Result<i64, RuntimeErrorKind> {
+    let is_float = step.ty().is_float();
+    if !step.is_truthy() || (is_float && step.to_f64() == 0.0) {
+        return Err(RuntimeErrorKind::ZeroStep);
+    }
+    if is_float {
+        let len = ((stop.to_f64() - start.to_f64()) / step.to_f64()).ceil();
+        // NaN and negative lengths give an empty array; `as` saturates.
+        Ok(if len > 0.0 { len as i64 } else { 0 })
+    } else {
+        let (start, stop, step) = (start.to_i128(), stop.to_i128(), step.to_i128());
+        // ceil(d / s) = -floor(-d / s); i128 holds every difference of two
+        // 64-bit values, and the quotient of such numbers cannot overflow.
+        let numerator = -(stop - start);
+        let mut quotient = numerator / step;
+        if numerator % step != 0 && ((numerator < 0) != (step < 0)) {
+            quotient -= 1;
+        }
+        Ok(i64::try_from((-quotient).max(0)).unwrap_or(i64::MAX))
+    }
+}
+
+/// Element `k` of `np.arange(start, step)`: `start + k * step` in the
+/// dtype's own arithmetic (IEEE for floats, wrapping for ints).
+pub fn arange_element(start: Scalar, step: Scalar, k: i64) -> Scalar {
+    match (start, step) {
+        (Scalar::F64(start), Scalar::F64(step)) => Scalar::F64(start + k as f64 * step),
+        (Scalar::F32(start), Scalar::F32(step)) => Scalar::F32(start + k as f32 * step),
+        (start, step) => Scalar::from_i128_wrapping(start.to_i128() + k as i128 * step.to_i128(), start.ty()),
+    }
+}
+
 impl RuntimeErrorKind {
     /// The stable diagnostic code of this error kind.
     pub fn code(&self) -> &'static str {

@@ -349,7 +349,10 @@ impl<'a> Inferrer<'a> {
                 Diagnostic::error(
                     "E0406",
                     def.name.span,
-                    format!("the program needs more than {MAX_SPECIALISATIONS} specialisations (at `{}`)", def.name.name),
+                    format!(
+                        "the program needs more than {MAX_SPECIALISATIONS} specialisations (at `{}`)",
+                        def.name.name
+                    ),
                 )
                 .with_help("annotate the parameters so calls share one signature")
             };

@@ -3,4 +3,5 @@
 mod bad_input;
 mod cli;
 mod golden;
+mod jit;
 mod kernels;

@@ -1,0 +1,1612 @@
+//! Lowering: the typed IR to Cranelift IR, compiled to machine code.
+//!
+//! Entry point [`lower`]: every specialisation of a [`tir::Program`] becomes
+//! one native function following `abi.rs`, plus an entry trampoline the host
+//! calls. One private [`Translator`] per function with one `translate_*`
+//! method per construct (the shape of cranelift-jit-demo's
+//! FunctionTranslator).
+//!
+//! Runtime semantics are those documented in `tir.rs`, bit for bit: wrapping
+//! integers, Python `//` and `%`, guarded divisions (no instruction here can
+//! trap), saturating float-to-int conversion, bounds checks with the
+//! interpreter's error details, and the block/tree reduction order of
+//! `prange`. Errors leave through the context's error slot and a status
+//! result, never through a trap or an unwind.
+
+use super::abi::{self, ArrayArg};
+use super::runtime::Site;
+use crate::mathlib::{self, MathFunction};
+use crate::span::Span;
+use crate::tir::{self, BinaryOp, Builtin, ExprKind, Fill, StmtKind, ViewItem};
+use crate::types::{ScalarType, Type};
+use crate::value::{Scalar, RECURSION_LIMIT};
+use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
+use cranelift_codegen::ir::{
+    self, types as cl, AbiParam, Block, BlockArg, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind,
+    Value as ClValue,
+};
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
+use cranelift_jit::{JITBuilder, JITModule};
+use cranelift_module::{default_libcall_names, FuncId, Linkage, Module};
+use std::collections::HashMap;
+
+/// How to compile.
+#[derive(Clone, Debug)]
+pub struct LowerOptions {
+    /// Emit bounds checks on every index (negative indices wrap either way).
+    pub boundscheck: bool,
+    /// Run Cranelift's IR verifier (about 20% of compile time).
+    pub verify: bool,
+}
+
+impl Default for LowerOptions {
+    fn default() -> LowerOptions {
+        LowerOptions { boundscheck: true, verify: cfg!(debug_assertions) }
+    }
+}
+
+/// A compiled program: its code (owned by `module`), the entry trampoline and
+/// the table that turns error sites back into source positions.
+pub struct Lowered {
+    pub module: JITModule,
+    /// `entry(ctx, args, results) -> i8`, see `abi.rs`.
+    pub entry: *const u8,
+    pub sites: Vec<Site>,
+    /// The Cranelift IR of every function, when asked for (for `dump`).
+    pub clif: Option<String>,
+}
+
+/// Compiles every function of `program` and the entry trampoline.
+pub fn lower(program: &tir::Program, options: &LowerOptions, keep_clif: bool) -> Result<Lowered, String> {
+    let isa = host_isa(options)?;
+    let mut jit_builder = JITBuilder::with_isa(isa, default_libcall_names());
+    for (name, address) in super::runtime::symbols() {
+        jit_builder.symbol(name, address);
+    }
+    let mut module = JITModule::new(jit_builder);
+    let mut helpers = Helpers::declare(&mut module)?;
+
+    let mut func_ids = Vec::with_capacity(program.functions.len());
+    for (index, function) in program.functions.iter().enumerate() {
+        let signature = function_signature(&module, function);
+        let name = format!("k{index}_{}", function.name);
+        let id = module.declare_function(&name, Linkage::Local, &signature).map_err(|e| e.to_string())?;
+        func_ids.push(id);
+    }
+
+    let mut sites = Vec::new();
+    let mut clif = keep_clif.then(String::new);
+    let mut context = module.make_context();
+    let mut builder_context = FunctionBuilderContext::new();
+    for (index, function) in program.functions.iter().enumerate() {
+        context.func.signature = function_signature(&module, function);
+        {
+            let builder = FunctionBuilder::new(&mut context.func, &mut builder_context);
+            let translator =
+                Translator::new(builder, program, function, &mut module, &func_ids, &mut helpers, &mut sites, options);
+            translator.translate_function();
+        }
+        if let Some(text) = clif.as_mut() {
+            text.push_str(&format!("; {} ({})\n{}\n", function.name, index, context.func.display()));
+        }
+        module.define_function(func_ids[index], &mut context).map_err(|e| format!("{e:?}"))?;
+        module.clear_context(&mut context);
+    }
+
+    let entry_id = define_entry(&mut module, program, &func_ids, &mut context, &mut builder_context)?;
+    module.finalize_definitions().map_err(|e| e.to_string())?;
+    let entry = module.get_finalized_function(entry_id);
+    Ok(Lowered { module, entry, sites, clif })
+}
+
+/// The host's ISA with every CPU feature it has, optimising for speed.
+fn host_isa(options: &LowerOptions) -> Result<cranelift_codegen::isa::OwnedTargetIsa, String> {
+    let mut flags = settings::builder();
+    let set =
+        |flags: &mut settings::Builder, name: &str, value: &str| flags.set(name, value).map_err(|e| e.to_string());
+    set(&mut flags, "opt_level", "speed")?;
+    set(&mut flags, "is_pic", "false")?;
+    set(&mut flags, "enable_verifier", if options.verify { "true" } else { "false" })?;
+    let isa_builder = cranelift_native::builder().map_err(|e| e.to_string())?;
+    isa_builder.finish(settings::Flags::new(flags)).map_err(|e| e.to_string())
+}
+
+/// The Cranelift type of a scalar.
+fn clif_type(dtype: ScalarType) -> ir::Type {
+    match dtype {
+        ScalarType::Bool | ScalarType::I8 | ScalarType::U8 => cl::I8,
+        ScalarType::I16 | ScalarType::U16 => cl::I16,
+        ScalarType::I32 | ScalarType::U32 => cl::I32,
+        ScalarType::I64 | ScalarType::U64 => cl::I64,
+        ScalarType::F32 => cl::F32,
+        ScalarType::F64 => cl::F64,
+    }
+}
+
+/// The Cranelift values a value of type `ty` occupies as a parameter or result.
+fn flat_types(ty: &Type) -> Vec<ir::Type> {
+    match ty {
+        Type::Scalar(dtype) => vec![clif_type(*dtype)],
+        Type::Tuple(items) => items.iter().map(|d| clif_type(*d)).collect(),
+        Type::Array(_) => vec![cl::I64],
+        Type::None | Type::Unknown => vec![],
+    }
+}
+
+fn function_signature(module: &JITModule, function: &tir::Function) -> ir::Signature {
+    let mut signature = module.make_signature();
+    signature.params.push(AbiParam::new(cl::I64));
+    signature.params.push(AbiParam::new(cl::I64));
+    for param in &function.params {
+        for ty in flat_types(&function.local(*param).ty) {
+            signature.params.push(AbiParam::new(ty));
+        }
+    }
+    signature.returns.push(AbiParam::new(cl::I8));
+    signature
+}
+
+/// The entry trampoline: unpacks 8-byte argument slots, calls the entry
+/// function, packs its results.
+fn define_entry(
+    module: &mut JITModule,
+    program: &tir::Program,
+    func_ids: &[FuncId],
+    context: &mut cranelift_codegen::Context,
+    builder_context: &mut FunctionBuilderContext,
+) -> Result<FuncId, String> {
+    let entry = program.entry_function();
+    let mut signature = module.make_signature();
+    for _ in 0..3 {
+        signature.params.push(AbiParam::new(cl::I64));
+    }
+    signature.returns.push(AbiParam::new(cl::I8));
+    let id = module.declare_function("kernjit_entry", Linkage::Local, &signature).map_err(|e| e.to_string())?;
+    context.func.signature = signature;
+    {
+        let mut builder = FunctionBuilder::new(&mut context.func, builder_context);
+        let block = builder.create_block();
+        builder.append_block_params_for_function_params(block);
+        builder.switch_to_block(block);
+        builder.seal_block(block);
+        let params = builder.block_params(block).to_vec();
+        let (ctx, args, results) = (params[0], params[1], params[2]);
+        let flags = MemFlagsData::trusted();
+        let mut call_args = vec![ctx, results];
+        let mut slot = 0;
+        for param in &entry.params {
+            for ty in flat_types(&entry.local(*param).ty) {
+                call_args.push(builder.ins().load(ty, flags, args, slot * 8));
+                slot += 1;
+            }
+        }
+        let callee = module.declare_func_in_func(func_ids[program.entry.0 as usize], builder.func);
+        let call = builder.ins().call(callee, &call_args);
+        let status = builder.inst_results(call)[0];
+        builder.ins().return_(&[status]);
+        builder.finalize(module.isa().frontend_config());
+    }
+    module.define_function(id, context).map_err(|e| format!("{e:?}"))?;
+    module.clear_context(context);
+    Ok(id)
+}
+
+/// Runtime helpers and math routines, declared once per module and imported
+/// into each function on first use.
+struct Helpers {
+    new_array: FuncId,
+    arange: FuncId,
+    alloc_view: FuncId,
+    reduce_tree: FuncId,
+    combine: FuncId,
+    ipow: FuncId,
+    math: HashMap<&'static str, FuncId>,
+}
+
+impl Helpers {
+    fn declare(module: &mut JITModule) -> Result<Helpers, String> {
+        let mut declare = |name: &str, params: &[ir::Type], returns: &[ir::Type]| -> Result<FuncId, String> {
+            let mut signature = module.make_signature();
+            signature.params.extend(params.iter().map(|t| AbiParam::new(*t)));
+            signature.returns.extend(returns.iter().map(|t| AbiParam::new(*t)));
+            module.declare_function(name, Linkage::Import, &signature).map_err(|e| e.to_string())
+        };
+        let i64s = |n: usize| vec![cl::I64; n];
+        Ok(Helpers {
+            new_array: declare(
+                "kj_new_array",
+                &[cl::I64, cl::I32, cl::I32, cl::I64, cl::I64, cl::I64, cl::I32, cl::I64, cl::I32],
+                &[cl::I64],
+            )?,
+            arange: declare("kj_arange", &[cl::I64, cl::I32, cl::I64, cl::I64, cl::I64, cl::I32], &[cl::I64])?,
+            alloc_view: declare("kj_alloc_view", &[cl::I64], &[cl::I64])?,
+            reduce_tree: declare("kj_reduce_tree", &[cl::I32, cl::I32, cl::I64, cl::I64], &[cl::I64])?,
+            combine: declare("kj_combine", &[cl::I32, cl::I32, cl::I64, cl::I64], &[cl::I64])?,
+            ipow: declare("kj_ipow", &i64s(2), &[cl::I64])?,
+            math: HashMap::new(),
+        })
+    }
+
+    fn math(&mut self, module: &mut JITModule, symbol: &mathlib::MathSymbol) -> Result<FuncId, String> {
+        if let Some(id) = self.math.get(symbol.name) {
+            return Ok(*id);
+        }
+        let (params, returns): (Vec<ir::Type>, Vec<ir::Type>) = match symbol.function {
+            MathFunction::UnaryF64(_) => (vec![cl::F64], vec![cl::F64]),
+            MathFunction::UnaryF32(_) => (vec![cl::F32], vec![cl::F32]),
+            MathFunction::BinaryF64(_) => (vec![cl::F64, cl::F64], vec![cl::F64]),
+            MathFunction::BinaryF32(_) => (vec![cl::F32, cl::F32], vec![cl::F32]),
+            MathFunction::RoundF64(_) => (vec![cl::F64], vec![cl::I64]),
+            #[allow(unreachable_patterns)]
+            _ => return Err(format!("unsupported math routine shape for {}", symbol.name)),
+        };
+        let mut signature = module.make_signature();
+        signature.params.extend(params.into_iter().map(AbiParam::new));
+        signature.returns.extend(returns.into_iter().map(AbiParam::new));
+        let id = module.declare_function(symbol.name, Linkage::Import, &signature).map_err(|e| e.to_string())?;
+        self.math.insert(symbol.name, id);
+        Ok(id)
+    }
+}
+
+/// The Cranelift variables of one typed-IR local.
+#[derive(Clone)]
+enum LocalVars {
+    Scalar(Variable),
+    Array { data: Variable, shape: Vec<Variable>, strides: Vec<Variable> },
+    Tuple(Vec<Variable>),
+    None,
+}
+
+/// An array in registers: data pointer, extents and strides (in elements).
+#[derive(Clone)]
+struct ArrayVal {
+    data: ClValue,
+    shape: Vec<ClValue>,
+    strides: Vec<ClValue>,
+    dtype: ScalarType,
+}
+
+/// A value in registers.
+#[derive(Clone)]
+enum Val {
+    Scalar(ClValue),
+    Array(ArrayVal),
+    Tuple(Vec<ClValue>),
+    None,
+}
+
+impl Val {
+    fn scalar(&self) -> ClValue {
+        match self {
+            Val::Scalar(v) => *v,
+            _ => unreachable!("typed IR guarantees a scalar here"),
+        }
+    }
+
+    fn array(self) -> ArrayVal {
+        match self {
+            Val::Array(a) => a,
+            _ => unreachable!("typed IR guarantees an array here"),
+        }
+    }
+
+    fn flatten(self) -> Vec<ClValue> {
+        match self {
+            Val::Scalar(v) => vec![v],
+            Val::Tuple(values) => values,
+            Val::Array(_) | Val::None => vec![],
+        }
+    }
+}
+
+struct Loop {
+    /// Where `continue` goes.
+    next: Block,
+    /// Where `break` goes.
+    exit: Block,
+}
+
+struct Translator<'a, 'b> {
+    builder: FunctionBuilder<'b>,
+    program: &'a tir::Program,
+    function: &'a tir::Function,
+    module: &'a mut JITModule,
+    func_ids: &'a [FuncId],
+    helpers: &'a mut Helpers,
+    sites: &'a mut Vec<Site>,
+    options: &'a LowerOptions,
+    locals: Vec<LocalVars>,
+    ctx: ClValue,
+    /// Where this function writes its results (8-byte slots, abi.rs).
+    out: ClValue,
+    loops: Vec<Loop>,
+    /// Flags for loads and stores of array elements (checked, or the user's
+    /// responsibility with bounds checks off).
+    data_flags: MemFlagsData,
+    /// Flags for reading an argument's `ArrayArg` (never changes during a call).
+    header_flags: MemFlagsData,
+    /// Flags for context, stack-slot and view-descriptor accesses.
+    plain_flags: MemFlagsData,
+}
+
+impl<'a, 'b> Translator<'a, 'b> {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        mut builder: FunctionBuilder<'b>,
+        program: &'a tir::Program,
+        function: &'a tir::Function,
+        module: &'a mut JITModule,
+        func_ids: &'a [FuncId],
+        helpers: &'a mut Helpers,
+        sites: &'a mut Vec<Site>,
+        options: &'a LowerOptions,
+    ) -> Translator<'a, 'b> {
+        let data_flags = MemFlagsData::trusted();
+        let header_flags = MemFlagsData::trusted().with_readonly().with_can_move();
+        let plain_flags = MemFlagsData::trusted();
+        let entry = builder.create_block();
+        builder.append_block_params_for_function_params(entry);
+        builder.switch_to_block(entry);
+        builder.seal_block(entry);
+        let ctx = builder.block_params(entry)[0];
+        let out = builder.block_params(entry)[1];
+        Translator {
+            builder,
+            program,
+            function,
+            module,
+            func_ids,
+            helpers,
+            sites,
+            options,
+            locals: Vec::new(),
+            ctx,
+            out,
+            loops: Vec::new(),
+            data_flags,
+            header_flags,
+            plain_flags,
+        }
+    }
+
+    fn translate_function(mut self) {
+        // Every local gets its variables, initialised to zero / an empty array.
+        for local in &self.function.locals {
+            let vars = self.declare_local(&local.ty);
+            self.locals.push(vars);
+        }
+        let entry = self.builder.current_block().expect("entry block");
+        let params = self.builder.block_params(entry).to_vec();
+        let mut next_param = 2;
+        for param in &self.function.params {
+            let ty = self.function.local(*param).ty.clone();
+            let count = flat_types(&ty).len();
+            let values = params[next_param..next_param + count].to_vec();
+            next_param += count;
+            let value = match &ty {
+                Type::Scalar(_) => Val::Scalar(values[0]),
+                Type::Tuple(_) => Val::Tuple(values),
+                Type::Array(array_ty) => {
+                    Val::Array(self.load_array_arg(values[0], array_ty.dtype, array_ty.ndim as usize))
+                }
+                Type::None | Type::Unknown => Val::None,
+            };
+            self.assign(*param, value);
+        }
+        let function = self.function;
+        let terminated = self.translate_block(&function.body);
+        if !terminated {
+            // Falling off the end: only reachable for functions returning None
+            // (inference rejects the others).
+            self.return_status(abi::STATUS_OK);
+        }
+        self.builder.seal_all_blocks();
+        let config = self.module.isa().frontend_config();
+        self.builder.finalize(config);
+    }
+
+    // ---- locals ------------------------------------------------------------
+
+    fn declare_local(&mut self, ty: &Type) -> LocalVars {
+        match ty {
+            Type::Scalar(dtype) => {
+                let var = self.builder.declare_var(clif_type(*dtype));
+                let zero = self.zero(*dtype);
+                self.builder.def_var(var, zero);
+                LocalVars::Scalar(var)
+            }
+            Type::Tuple(items) => LocalVars::Tuple(
+                items
+                    .iter()
+                    .map(|dtype| {
+                        let var = self.builder.declare_var(clif_type(*dtype));
+                        let zero = self.zero(*dtype);
+                        self.builder.def_var(var, zero);
+                        var
+                    })
+                    .collect(),
+            ),
+            Type::Array(array_ty) => {
+                let new_var = |builder: &mut FunctionBuilder, value: i64| {
+                    let var = builder.declare_var(cl::I64);
+                    let constant = builder.ins().iconst(cl::I64, value);
+                    builder.def_var(var, constant);
+                    var
+                };
+                let data = new_var(&mut self.builder, 0);
+                let shape = (0..array_ty.ndim).map(|_| new_var(&mut self.builder, 0)).collect();
+                let strides = (0..array_ty.ndim).map(|_| new_var(&mut self.builder, 0)).collect();
+                LocalVars::Array { data, shape, strides }
+            }
+            Type::None | Type::Unknown => LocalVars::None,
+        }
+    }
+
+    fn assign(&mut self, local: tir::LocalId, value: Val) {
+        match (self.locals[local.0 as usize].clone(), value) {
+            (LocalVars::Scalar(var), Val::Scalar(v)) => self.builder.def_var(var, v),
+            (LocalVars::Tuple(vars), Val::Tuple(values)) => {
+                for (var, v) in vars.iter().zip(values) {
+                    self.builder.def_var(*var, v);
+                }
+            }
+            (LocalVars::Array { data, shape, strides }, Val::Array(array)) => {
+                self.builder.def_var(data, array.data);
+                for (var, v) in shape.iter().zip(&array.shape) {
+                    self.builder.def_var(*var, *v);
+                }
+                for (var, v) in strides.iter().zip(&array.strides) {
+                    self.builder.def_var(*var, *v);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn read_local(&mut self, local: tir::LocalId) -> Val {
+        match self.locals[local.0 as usize].clone() {
+            LocalVars::Scalar(var) => Val::Scalar(self.builder.use_var(var)),
+            LocalVars::Tuple(vars) => Val::Tuple(vars.iter().map(|var| self.builder.use_var(*var)).collect()),
+            LocalVars::Array { data, shape, strides } => {
+                let dtype = match &self.function.local(local).ty {
+                    Type::Array(array_ty) => array_ty.dtype,
+                    _ => ScalarType::F64,
+                };
+                Val::Array(ArrayVal {
+                    data: self.builder.use_var(data),
+                    shape: shape.iter().map(|var| self.builder.use_var(*var)).collect(),
+                    strides: strides.iter().map(|var| self.builder.use_var(*var)).collect(),
+                    dtype,
+                })
+            }
+            LocalVars::None => Val::None,
+        }
+    }
+
+    // ---- constants and encodings -------------------------------------------
+
+    fn zero(&mut self, dtype: ScalarType) -> ClValue {
+        self.constant(Scalar::zero(dtype))
+    }
+
+    fn constant(&mut self, value: Scalar) -> ClValue {
+        match value {
+            Scalar::F32(v) => self.builder.ins().f32const(v),
+            Scalar::F64(v) => self.builder.ins().f64const(v),
+            other => {
+                let ty = clif_type(other.ty());
+                let bits = other.to_i128() as i64;
+                self.builder.ins().iconst(ty, bits)
+            }
+        }
+    }
+
+    fn i64_const(&mut self, value: i64) -> ClValue {
+        self.builder.ins().iconst(cl::I64, value)
+    }
+
+    fn i32_const(&mut self, value: u32) -> ClValue {
+        self.builder.ins().iconst(cl::I32, value as i64)
+    }
+
+    /// A scalar as an 8-byte slot value (abi.rs encoding).
+    fn encode(&mut self, value: ClValue, dtype: ScalarType) -> ClValue {
+        match dtype {
+            ScalarType::F64 => self.builder.ins().bitcast(cl::I64, MemFlagsData::new(), value),
+            ScalarType::F32 => {
+                let bits = self.builder.ins().bitcast(cl::I32, MemFlagsData::new(), value);
+                self.builder.ins().uextend(cl::I64, bits)
+            }
+            ScalarType::I64 | ScalarType::U64 => value,
+            d if d.is_signed_int() => self.builder.ins().sextend(cl::I64, value),
+            _ => self.builder.ins().uextend(cl::I64, value),
+        }
+    }
+
+    /// The inverse of [`Self::encode`].
+    fn decode(&mut self, bits: ClValue, dtype: ScalarType) -> ClValue {
+        match dtype {
+            ScalarType::F64 => self.builder.ins().bitcast(cl::F64, MemFlagsData::new(), bits),
+            ScalarType::F32 => {
+                let low = self.builder.ins().ireduce(cl::I32, bits);
+                self.builder.ins().bitcast(cl::F32, MemFlagsData::new(), low)
+            }
+            ScalarType::I64 | ScalarType::U64 => bits,
+            d => self.builder.ins().ireduce(clif_type(d), bits),
+        }
+    }
+
+    // ---- errors ------------------------------------------------------------
+
+    fn site(&mut self, span: Span, name: &str) -> u32 {
+        self.sites.push(Site { span, name: name.to_string() });
+        (self.sites.len() - 1) as u32
+    }
+
+    /// Returns `status` (results, if any, were already stored).
+    fn return_status(&mut self, status: i8) {
+        let status = self.builder.ins().iconst(cl::I8, status as i64);
+        self.builder.ins().return_(&[status]);
+    }
+
+    /// Returns `STATUS_ERROR` (the error slot was filled by whoever failed).
+    fn return_error(&mut self) {
+        self.return_status(abi::STATUS_ERROR);
+    }
+
+    /// Continues only if `ok` is true; otherwise fills the error slot with
+    /// `kind`, `site` and the given `(offset, i64 value)` fields and returns
+    /// `STATUS_ERROR`.
+    fn check(&mut self, ok: ClValue, kind: u32, site: u32, fields: &[(i32, ClValue)]) {
+        let fail = self.builder.create_block();
+        let cont = self.builder.create_block();
+        self.builder.set_cold_block(fail);
+        self.builder.ins().brif(ok, cont, &[], fail, &[]);
+        self.builder.switch_to_block(fail);
+        self.builder.seal_block(fail);
+        let kind_value = self.i32_const(kind);
+        let site_value = self.i32_const(site);
+        let base = abi::CONTEXT_ERROR_OFFSET;
+        self.builder.ins().store(self.plain_flags, kind_value, self.ctx, base + abi::ERROR_KIND_OFFSET);
+        self.builder.ins().store(self.plain_flags, site_value, self.ctx, base + abi::ERROR_SITE_OFFSET);
+        for (offset, value) in fields {
+            self.builder.ins().store(self.plain_flags, *value, self.ctx, base + offset);
+        }
+        self.return_error();
+        self.builder.switch_to_block(cont);
+        self.builder.seal_block(cont);
+    }
+
+    /// Propagates an error status from a call or a null pointer from a helper.
+    fn propagate_if(&mut self, failed: ClValue) {
+        let fail = self.builder.create_block();
+        let cont = self.builder.create_block();
+        self.builder.set_cold_block(fail);
+        self.builder.ins().brif(failed, fail, &[], cont, &[]);
+        self.builder.switch_to_block(fail);
+        self.builder.seal_block(fail);
+        self.return_error();
+        self.builder.switch_to_block(cont);
+        self.builder.seal_block(cont);
+    }
+
+    // ---- statements ----------------------------------------------------------
+
+    /// Translates a block; returns true if control cannot fall out of it.
+    fn translate_block(&mut self, block: &'a [tir::Stmt]) -> bool {
+        for stmt in block {
+            if crate::stack::guarded(|| self.translate_stmt(stmt)) {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Returns true if the statement ends control flow (return, break, continue).
+    fn translate_stmt(&mut self, stmt: &'a tir::Stmt) -> bool {
+        match &stmt.kind {
+            StmtKind::Assign { local, value } => {
+                let value = self.translate_expr(value);
+                self.assign(*local, value);
+                false
+            }
+            StmtKind::Store { array, indices, value, array_name } => {
+                let array = self.translate_expr(array).array();
+                let index_values: Vec<ClValue> = indices.iter().map(|i| self.translate_expr(i).scalar()).collect();
+                let value = self.translate_expr(value).scalar();
+                let address = self.element_address(&array, &index_values, stmt.span, array_name);
+                self.builder.ins().store(self.data_flags, value, address, 0);
+                false
+            }
+            StmtKind::If { cond, then, orelse } => {
+                let cond = self.translate_expr(cond).scalar();
+                let then_block = self.builder.create_block();
+                let else_block = self.builder.create_block();
+                let merge = self.builder.create_block();
+                self.builder.ins().brif(cond, then_block, &[], else_block, &[]);
+                self.builder.switch_to_block(then_block);
+                self.builder.seal_block(then_block);
+                if !self.translate_block(then) {
+                    self.builder.ins().jump(merge, &[]);
+                }
+                self.builder.switch_to_block(else_block);
+                self.builder.seal_block(else_block);
+                if !self.translate_block(orelse) {
+                    self.builder.ins().jump(merge, &[]);
+                }
+                self.builder.switch_to_block(merge);
+                self.builder.seal_block(merge);
+                false
+            }
+            StmtKind::While { cond, body } => {
+                // Rotated: test, then a do-while with the test at the bottom.
+                let body_block = self.builder.create_block();
+                let latch = self.builder.create_block();
+                let exit = self.builder.create_block();
+                let first = self.translate_expr(cond).scalar();
+                self.builder.ins().brif(first, body_block, &[], exit, &[]);
+                self.builder.switch_to_block(body_block);
+                self.loops.push(Loop { next: latch, exit });
+                if !self.translate_block(body) {
+                    self.builder.ins().jump(latch, &[]);
+                }
+                self.loops.pop();
+                self.builder.switch_to_block(latch);
+                self.builder.seal_block(latch);
+                let again = self.translate_expr(cond).scalar();
+                self.builder.ins().brif(again, body_block, &[], exit, &[]);
+                self.builder.seal_block(body_block);
+                self.builder.switch_to_block(exit);
+                self.builder.seal_block(exit);
+                false
+            }
+            StmtKind::ForRange { var, start, stop, step, body, range_span, parallel } => {
+                self.translate_for(*var, start, stop, step, body, *range_span, parallel.as_ref());
+                false
+            }
+            StmtKind::Break => {
+                let exit = self.loops.last().expect("inference checks break is in a loop").exit;
+                self.builder.ins().jump(exit, &[]);
+                true
+            }
+            StmtKind::Continue => {
+                let next = self.loops.last().expect("inference checks continue is in a loop").next;
+                self.builder.ins().jump(next, &[]);
+                true
+            }
+            StmtKind::Return(value) => {
+                if let Some(value) = value {
+                    let results = match self.translate_expr(value) {
+                        Val::Array(array) => {
+                            let view = self.call_helper(self.helpers.alloc_view, &[self.ctx]);
+                            let null = self.builder.ins().icmp_imm_s(IntCC::Equal, view, 0);
+                            self.propagate_if(null);
+                            self.store_array_arg(&array, view);
+                            vec![view]
+                        }
+                        other => other.flatten(),
+                    };
+                    for (index, result) in results.into_iter().enumerate() {
+                        self.builder.ins().store(self.plain_flags, result, self.out, 8 * index as i32);
+                    }
+                }
+                self.return_status(abi::STATUS_OK);
+                true
+            }
+            StmtKind::Expr(expr) => {
+                self.translate_expr(expr);
+                false
+            }
+        }
+    }
+
+    /// The Python trip count of `range(start, stop, step)` (step != 0), as
+    /// an unsigned i64, computed without overflow.
+    fn trip_count(&mut self, start: ClValue, stop: ClValue, step: ClValue) -> ClValue {
+        let positive = self.builder.ins().icmp_imm_s(IntCC::SignedGreaterThan, step, 0);
+        // Distance and divisor as unsigned values, for either direction.
+        let up_distance = self.builder.ins().isub(stop, start);
+        let down_distance = self.builder.ins().isub(start, stop);
+        let distance = self.builder.ins().select(positive, up_distance, down_distance);
+        let negated = self.builder.ins().ineg(step);
+        let divisor = self.builder.ins().select(positive, step, negated);
+        let up_nonempty = self.builder.ins().icmp(IntCC::SignedLessThan, start, stop);
+        let down_nonempty = self.builder.ins().icmp(IntCC::SignedGreaterThan, start, stop);
+        let nonempty = self.builder.ins().select(positive, up_nonempty, down_nonempty);
+        // Guard the division (distance - 1) / divisor against an empty range.
+        let one = self.i64_const(1);
+        let distance_minus_one = self.builder.ins().isub(distance, one);
+        let quotient = self.builder.ins().udiv(distance_minus_one, divisor);
+        let count = self.builder.ins().iadd_imm_s(quotient, 1);
+        let zero = self.i64_const(0);
+        self.builder.ins().select(nonempty, count, zero)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn translate_for(
+        &mut self,
+        var: tir::LocalId,
+        start: &'a tir::Expr,
+        stop: &'a tir::Expr,
+        step: &'a tir::Expr,
+        body: &'a [tir::Stmt],
+        range_span: Span,
+        parallel: Option<&'a tir::Parallel>,
+    ) {
+        let start = self.translate_expr(start).scalar();
+        let stop = self.translate_expr(stop).scalar();
+        let step = self.translate_expr(step).scalar();
+        let site = self.site(range_span, "");
+        let nonzero = self.builder.ins().icmp_imm_s(IntCC::NotEqual, step, 0);
+        self.check(nonzero, abi::ERROR_ZERO_STEP, site, &[]);
+        let count = self.trip_count(start, stop, step);
+        match parallel {
+            Some(parallel) if !parallel.reductions.is_empty() => {
+                self.translate_reduction_loop(var, start, step, count, body, parallel)
+            }
+            _ => {
+                let zero = self.i64_const(0);
+                self.counted_loop(var, start, step, zero, count, body);
+            }
+        }
+    }
+
+    /// `for t in first..end: var = start + t * step; body` as a rotated loop.
+    fn counted_loop(
+        &mut self,
+        var: tir::LocalId,
+        start: ClValue,
+        step: ClValue,
+        first: ClValue,
+        end: ClValue,
+        body: &'a [tir::Stmt],
+    ) {
+        let header = self.builder.create_block();
+        let latch = self.builder.create_block();
+        let exit = self.builder.create_block();
+        self.builder.append_block_param(header, cl::I64);
+        self.builder.append_block_param(latch, cl::I64);
+        let any = self.builder.ins().icmp(IntCC::UnsignedLessThan, first, end);
+        self.builder.ins().brif(any, header, &[BlockArg::from(first)], exit, &[]);
+
+        self.builder.switch_to_block(header);
+        let trip = self.builder.block_params(header)[0];
+        let offset = self.builder.ins().imul(trip, step);
+        let value = self.builder.ins().iadd(start, offset);
+        self.assign(var, Val::Scalar(value));
+        // `continue` jumps to the latch with this trip's counter.
+        let continue_block = self.builder.create_block();
+        self.loops.push(Loop { next: continue_block, exit });
+        if !self.translate_block(body) {
+            self.builder.ins().jump(continue_block, &[]);
+        }
+        self.loops.pop();
+        self.builder.switch_to_block(continue_block);
+        self.builder.seal_block(continue_block);
+        self.builder.ins().jump(latch, &[BlockArg::from(trip)]);
+
+        self.builder.switch_to_block(latch);
+        self.builder.seal_block(latch);
+        let current = self.builder.block_params(latch)[0];
+        let next = self.builder.ins().iadd_imm_s(current, 1);
+        let more = self.builder.ins().icmp(IntCC::UnsignedLessThan, next, end);
+        self.builder.ins().brif(more, header, &[BlockArg::from(next)], exit, &[]);
+        self.builder.seal_block(header);
+        self.builder.switch_to_block(exit);
+        self.builder.seal_block(exit);
+    }
+
+    /// A `prange` with reductions, run serially with the documented block and
+    /// tree order (tir::ReduceOp).
+    fn translate_reduction_loop(
+        &mut self,
+        var: tir::LocalId,
+        start: ClValue,
+        step: ClValue,
+        count: ClValue,
+        body: &'a [tir::Stmt],
+        parallel: &'a tir::Parallel,
+    ) {
+        let skip = self.builder.create_block();
+        let work = self.builder.create_block();
+        let any = self.builder.ins().icmp_imm_s(IntCC::NotEqual, count, 0);
+        self.builder.ins().brif(any, work, &[], skip, &[]);
+        self.builder.switch_to_block(work);
+        self.builder.seal_block(work);
+
+        // block_len = ceil(count / 1024) (at least 1); blocks = ceil(count / block_len).
+        let whole = self.builder.ins().ushr_imm_u(count, 10);
+        let rest = self.builder.ins().band_imm_u(count, 1023);
+        let partial_block = self.builder.ins().icmp_imm_s(IntCC::NotEqual, rest, 0);
+        let partial_block = self.builder.ins().uextend(cl::I64, partial_block);
+        let block_len = self.builder.ins().iadd(whole, partial_block);
+        let len_minus_one = self.builder.ins().iadd_imm_s(block_len, -1);
+        let rounded = self.builder.ins().iadd(count, len_minus_one);
+        let blocks = self.builder.ins().udiv(rounded, block_len);
+        // Guard the `count + block_len - 1` overflow for huge counts.
+        let overflowed = self.builder.ins().icmp(IntCC::UnsignedLessThan, rounded, count);
+        let exact = self.builder.ins().udiv(count, block_len);
+        let blocks = self.builder.ins().select(overflowed, exact, blocks);
+
+        // The value of each reduction variable before the loop, and a stack
+        // slot of 1024 partials for it.
+        let mut before = Vec::new();
+        let mut slots = Vec::new();
+        for reduction in &parallel.reductions {
+            before.push(self.read_local(reduction.local).scalar());
+            let slot =
+                self.builder.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, 1024 * 8, 3));
+            slots.push(slot);
+        }
+
+        // for b in 0..blocks
+        let block_header = self.builder.create_block();
+        let block_latch = self.builder.create_block();
+        let blocks_done = self.builder.create_block();
+        self.builder.append_block_param(block_header, cl::I64);
+        let zero = self.i64_const(0);
+        self.builder.ins().jump(block_header, &[BlockArg::from(zero)]);
+        self.builder.switch_to_block(block_header);
+        let b = self.builder.block_params(block_header)[0];
+        for reduction in &parallel.reductions {
+            let dtype = self.reduction_dtype(reduction);
+            let identity = self.constant(reduction.op.identity(dtype));
+            self.assign(reduction.local, Val::Scalar(identity));
+        }
+        let first = self.builder.ins().imul(b, block_len);
+        let tentative_end = self.builder.ins().iadd(first, block_len);
+        let past = self.builder.ins().icmp(IntCC::UnsignedGreaterThan, tentative_end, count);
+        let end = self.builder.ins().select(past, count, tentative_end);
+        self.counted_loop(var, start, step, first, end, body);
+        self.builder.ins().jump(block_latch, &[]);
+        self.builder.switch_to_block(block_latch);
+        self.builder.seal_block(block_latch);
+        for (reduction, slot) in parallel.reductions.iter().zip(&slots) {
+            let dtype = self.reduction_dtype(reduction);
+            let partial = self.read_local(reduction.local).scalar();
+            let encoded = self.encode(partial, dtype);
+            let base = self.builder.ins().stack_addr(cl::I64, *slot, 0);
+            let offset = self.builder.ins().ishl_imm_u(b, 3);
+            let address = self.builder.ins().iadd(base, offset);
+            self.builder.ins().store(self.plain_flags, encoded, address, 0);
+        }
+        let next = self.builder.ins().iadd_imm_s(b, 1);
+        let more = self.builder.ins().icmp(IntCC::UnsignedLessThan, next, blocks);
+        self.builder.ins().brif(more, block_header, &[BlockArg::from(next)], blocks_done, &[]);
+        self.builder.seal_block(block_header);
+        self.builder.switch_to_block(blocks_done);
+        self.builder.seal_block(blocks_done);
+
+        // Combine: before ⊕ tree(partials).
+        for ((reduction, slot), before) in parallel.reductions.iter().zip(&slots).zip(before) {
+            let dtype = self.reduction_dtype(reduction);
+            let op = self.i32_const(abi::reduce_code(reduction.op));
+            let code = self.i32_const(abi::dtype_code(dtype));
+            let base = self.builder.ins().stack_addr(cl::I64, *slot, 0);
+            let tree = self.call_helper(self.helpers.reduce_tree, &[op, code, base, blocks]);
+            let before_bits = self.encode(before, dtype);
+            let combined = self.call_helper(self.helpers.combine, &[op, code, before_bits, tree]);
+            let value = self.decode(combined, dtype);
+            self.assign(reduction.local, Val::Scalar(value));
+        }
+        self.builder.ins().jump(skip, &[]);
+        self.builder.switch_to_block(skip);
+        self.builder.seal_block(skip);
+    }
+
+    fn reduction_dtype(&self, reduction: &tir::Reduction) -> ScalarType {
+        self.function.local(reduction.local).ty.scalar().expect("reductions are scalars")
+    }
+
+    fn call_helper(&mut self, id: FuncId, args: &[ClValue]) -> ClValue {
+        let func_ref = self.module.declare_func_in_func(id, self.builder.func);
+        let call = self.builder.ins().call(func_ref, args);
+        self.builder.inst_results(call)[0]
+    }
+
+    // ---- arrays ------------------------------------------------------------
+
+    fn load_array_arg(&mut self, pointer: ClValue, dtype: ScalarType, ndim: usize) -> ArrayVal {
+        let data = self.builder.ins().load(cl::I64, self.header_flags, pointer, abi::ARRAY_DATA_OFFSET);
+        let shape = (0..ndim)
+            .map(|k| {
+                self.builder.ins().load(cl::I64, self.header_flags, pointer, abi::ARRAY_SHAPE_OFFSET + 8 * k as i32)
+            })
+            .collect();
+        let strides = (0..ndim)
+            .map(|k| {
+                self.builder.ins().load(cl::I64, self.header_flags, pointer, abi::ARRAY_STRIDES_OFFSET + 8 * k as i32)
+            })
+            .collect();
+        ArrayVal { data, shape, strides, dtype }
+    }
+
+    fn store_array_arg(&mut self, array: &ArrayVal, pointer: ClValue) {
+        self.builder.ins().store(self.plain_flags, array.data, pointer, abi::ARRAY_DATA_OFFSET);
+        for k in 0..3 {
+            let (extent, stride) = match (array.shape.get(k), array.strides.get(k)) {
+                (Some(e), Some(s)) => (*e, *s),
+                _ => (self.i64_const(1), self.i64_const(0)),
+            };
+            self.builder.ins().store(self.plain_flags, extent, pointer, abi::ARRAY_SHAPE_OFFSET + 8 * k as i32);
+            self.builder.ins().store(self.plain_flags, stride, pointer, abi::ARRAY_STRIDES_OFFSET + 8 * k as i32);
+        }
+    }
+
+    /// An array argument for a call: a stack slot holding its `ArrayArg`.
+    fn spill_array(&mut self, array: &ArrayVal) -> ClValue {
+        let slot = self.builder.create_sized_stack_slot(StackSlotData::new(
+            StackSlotKind::ExplicitSlot,
+            std::mem::size_of::<ArrayArg>() as u32,
+            3,
+        ));
+        let pointer = self.builder.ins().stack_addr(cl::I64, slot, 0);
+        self.store_array_arg(array, pointer);
+        pointer
+    }
+
+    /// Wraps a negative index (`i + extent`) and, with bounds checks on,
+    /// checks `0 <= i < extent`, reporting every index of the access.
+    fn checked_index(&mut self, index: ClValue, extent: ClValue, axis: usize, all: &[ClValue], site: u32) -> ClValue {
+        let negative = self.builder.ins().icmp_imm_s(IntCC::SignedLessThan, index, 0);
+        let wrapped = self.builder.ins().iadd(index, extent);
+        let position = self.builder.ins().select(negative, wrapped, index);
+        if self.options.boundscheck {
+            let inside = self.builder.ins().icmp(IntCC::UnsignedLessThan, position, extent);
+            let axis_value = self.i64_const(axis as i64);
+            let count = self.i64_const(all.len() as i64);
+            let mut fields = vec![
+                (abi::ERROR_AXIS_OFFSET, axis_value),
+                (abi::ERROR_INDEX_OFFSET, index),
+                (abi::ERROR_EXTENT_OFFSET, extent),
+                (abi::ERROR_COUNT_OFFSET, count),
+            ];
+            for (k, value) in all.iter().enumerate().take(3) {
+                fields.push((abi::ERROR_VALUES_OFFSET + 8 * k as i32, *value));
+            }
+            self.check(inside, abi::ERROR_INDEX_OUT_OF_BOUNDS, site, &fields);
+        }
+        position
+    }
+
+    fn element_address(&mut self, array: &ArrayVal, indices: &[ClValue], span: Span, name: &str) -> ClValue {
+        let site = self.site(span, name);
+        let positions: Vec<ClValue> = (0..indices.len())
+            .map(|axis| self.checked_index(indices[axis], array.shape[axis], axis, indices, site))
+            .collect();
+        let mut offset = self.i64_const(0);
+        for (position, stride) in positions.iter().zip(&array.strides) {
+            let term = self.builder.ins().imul(*position, *stride);
+            offset = self.builder.ins().iadd(offset, term);
+        }
+        let bytes = self.builder.ins().imul_imm_s(offset, array.dtype.size_bytes() as i64);
+        self.builder.ins().iadd(array.data, bytes)
+    }
+
+    fn translate_view(&mut self, array: ArrayVal, items: &'a [ViewItem], span: Span, name: &str) -> ArrayVal {
+        let site = self.site(span, name);
+        // Index errors name only the integer items (tir.rs).
+        let mut index_values = Vec::new();
+        let mut evaluated = Vec::new();
+        for item in items {
+            match item {
+                ViewItem::Index(index) => {
+                    let v = self.translate_expr(index).scalar();
+                    index_values.push(v);
+                    evaluated.push((Some(v), None, None));
+                }
+                ViewItem::Range { lower, upper } => {
+                    let lower = lower.as_ref().map(|e| self.translate_expr(e).scalar());
+                    let upper = upper.as_ref().map(|e| self.translate_expr(e).scalar());
+                    evaluated.push((None, lower, upper));
+                }
+            }
+        }
+        let mut data = array.data;
+        let mut shape = Vec::new();
+        let mut strides = Vec::new();
+        let element = array.dtype.size_bytes() as i64;
+        for (axis, (index, lower, upper)) in evaluated.into_iter().enumerate() {
+            let extent = array.shape[axis];
+            let stride = array.strides[axis];
+            if let Some(index) = index {
+                let position = self.checked_index(index, extent, axis, &index_values, site);
+                let offset = self.builder.ins().imul(position, stride);
+                let bytes = self.builder.ins().imul_imm_s(offset, element);
+                data = self.builder.ins().iadd(data, bytes);
+            } else {
+                let zero = self.i64_const(0);
+                let low = match lower {
+                    Some(v) => self.clamp_bound(v, extent),
+                    None => zero,
+                };
+                let high = match upper {
+                    Some(v) => self.clamp_bound(v, extent),
+                    None => extent,
+                };
+                let length = self.builder.ins().isub(high, low);
+                let empty = self.builder.ins().icmp_imm_s(IntCC::SignedLessThan, length, 0);
+                let length = self.builder.ins().select(empty, zero, length);
+                let offset = self.builder.ins().imul(low, stride);
+                let bytes = self.builder.ins().imul_imm_s(offset, element);
+                data = self.builder.ins().iadd(data, bytes);
+                shape.push(length);
+                strides.push(stride);
+            }
+        }
+        for axis in items.len()..array.shape.len() {
+            shape.push(array.shape[axis]);
+            strides.push(array.strides[axis]);
+        }
+        ArrayVal { data, shape, strides, dtype: array.dtype }
+    }
+
+    /// Python slice clamping of one bound: negative counts from the end, then
+    /// clamp to `[0, extent]`.
+    fn clamp_bound(&mut self, bound: ClValue, extent: ClValue) -> ClValue {
+        let negative = self.builder.ins().icmp_imm_s(IntCC::SignedLessThan, bound, 0);
+        let wrapped = self.builder.ins().iadd(bound, extent);
+        let adjusted = self.builder.ins().select(negative, wrapped, bound);
+        let zero = self.i64_const(0);
+        let below = self.builder.ins().icmp_imm_s(IntCC::SignedLessThan, adjusted, 0);
+        let adjusted = self.builder.ins().select(below, zero, adjusted);
+        let above = self.builder.ins().icmp(IntCC::SignedGreaterThan, adjusted, extent);
+        self.builder.ins().select(above, extent, adjusted)
+    }
+
+    // ---- expressions ---------------------------------------------------------
+
+    fn translate_expr(&mut self, expr: &'a tir::Expr) -> Val {
+        crate::stack::guarded(|| self.translate_expr_inner(expr))
+    }
+
+    fn translate_expr_inner(&mut self, expr: &'a tir::Expr) -> Val {
+        match &expr.kind {
+            ExprKind::Const(value) => Val::Scalar(self.constant(*value)),
+            ExprKind::Local(local) => self.read_local(*local),
+            ExprKind::Cast(inner) => {
+                let from = inner.ty.scalar().expect("casts are between scalars");
+                let to = expr.ty.scalar().expect("casts are between scalars");
+                let value = self.translate_expr(inner).scalar();
+                Val::Scalar(self.cast(value, from, to))
+            }
+            ExprKind::Unary(op, inner) => {
+                let dtype = inner.ty.scalar().expect("unary operands are scalars");
+                let value = self.translate_expr(inner).scalar();
+                Val::Scalar(self.translate_unary(*op, value, dtype))
+            }
+            ExprKind::Binary(op, left, right) => {
+                let dtype = left.ty.scalar().expect("binary operands are scalars");
+                let a = self.translate_expr(left).scalar();
+                let b = self.translate_expr(right).scalar();
+                Val::Scalar(self.translate_binary(*op, a, b, dtype, expr.span))
+            }
+            ExprKind::Powi(base, exponent) => {
+                let base = self.translate_expr(base).scalar();
+                Val::Scalar(self.translate_powi(base, *exponent, expr.ty.scalar().expect("float")))
+            }
+            ExprKind::Compare { first, rest } => Val::Scalar(self.translate_compare(first, rest)),
+            ExprKind::And(left, right) | ExprKind::Or(left, right) => {
+                let is_and = matches!(expr.kind, ExprKind::And(..));
+                let dtype = expr.ty.scalar().expect("and/or give scalars");
+                Val::Scalar(self.translate_and_or(left, right, dtype, is_and))
+            }
+            ExprKind::IfExp { cond, then, orelse } => self.translate_if_exp(cond, then, orelse, &expr.ty),
+            ExprKind::Index { array, indices, name } => {
+                let array = self.translate_expr(array).array();
+                let index_values: Vec<ClValue> = indices.iter().map(|i| self.translate_expr(i).scalar()).collect();
+                let address = self.element_address(&array, &index_values, expr.span, name);
+                Val::Scalar(self.builder.ins().load(clif_type(array.dtype), self.data_flags, address, 0))
+            }
+            ExprKind::View { array, items, name } => {
+                let array = self.translate_expr(array).array();
+                Val::Array(self.translate_view(array, items, expr.span, name))
+            }
+            ExprKind::Call { func, args } => self.translate_call(*func, args, expr.span),
+            ExprKind::Builtin { op, args } => self.translate_builtin(*op, args, expr),
+            ExprKind::Tuple(items) => Val::Tuple(items.iter().map(|item| self.translate_expr(item).scalar()).collect()),
+            ExprKind::TupleGet(tuple, index) => match self.translate_expr(tuple) {
+                Val::Tuple(values) => Val::Scalar(values[*index as usize]),
+                _ => unreachable!("typed IR guarantees a tuple"),
+            },
+            ExprKind::NewArray { shape, fill } => self.translate_new_array(shape, fill, expr),
+            ExprKind::Arange { start, stop, step } => {
+                let dtype = expr.ty.array().expect("arange makes an array").dtype;
+                let values: Vec<ClValue> = [start, stop, step]
+                    .iter()
+                    .map(|e| {
+                        let v = self.translate_expr(e).scalar();
+                        self.encode(v, dtype)
+                    })
+                    .collect();
+                let site = self.site(expr.span, "");
+                let code = self.i32_const(abi::dtype_code(dtype));
+                let site_value = self.i32_const(site);
+                let pointer = self
+                    .call_helper(self.helpers.arange, &[self.ctx, code, values[0], values[1], values[2], site_value]);
+                Val::Array(self.array_from_helper(pointer, dtype, 1))
+            }
+        }
+    }
+
+    fn array_from_helper(&mut self, pointer: ClValue, dtype: ScalarType, ndim: usize) -> ArrayVal {
+        let null = self.builder.ins().icmp_imm_s(IntCC::Equal, pointer, 0);
+        self.propagate_if(null);
+        self.load_array_arg(pointer, dtype, ndim)
+    }
+
+    fn translate_new_array(&mut self, shape: &'a [tir::Expr], fill: &'a Fill, expr: &'a tir::Expr) -> Val {
+        let array_ty = expr.ty.array().expect("new arrays are arrays");
+        let mut dims: Vec<ClValue> = shape.iter().map(|d| self.translate_expr(d).scalar()).collect();
+        let (fill_code, value_bits) = match fill {
+            Fill::Empty | Fill::Zeros => (abi::FILL_ZEROS, self.i64_const(0)),
+            Fill::Ones => (abi::FILL_ONES, self.i64_const(0)),
+            Fill::Value(value) => {
+                let v = self.translate_expr(value).scalar();
+                (abi::FILL_VALUE, self.encode(v, array_ty.dtype))
+            }
+        };
+        while dims.len() < 3 {
+            dims.push(self.i64_const(1));
+        }
+        let site = self.site(expr.span, "");
+        let code = self.i32_const(abi::dtype_code(array_ty.dtype));
+        let ndim = self.i32_const(array_ty.ndim as u32);
+        let fill_value = self.i32_const(fill_code);
+        let site_value = self.i32_const(site);
+        let pointer = self.call_helper(
+            self.helpers.new_array,
+            &[self.ctx, code, ndim, dims[0], dims[1], dims[2], fill_value, value_bits, site_value],
+        );
+        Val::Array(self.array_from_helper(pointer, array_ty.dtype, array_ty.ndim as usize))
+    }
+
+    fn translate_call(&mut self, func: tir::FuncId, args: &'a [tir::Expr], span: Span) -> Val {
+        let ret = &self.program.function(func).ret;
+        let result_types = flat_types(ret);
+        let slot = self.builder.create_sized_stack_slot(StackSlotData::new(
+            StackSlotKind::ExplicitSlot,
+            8 * result_types.len().max(1) as u32,
+            3,
+        ));
+        let out = self.builder.ins().stack_addr(cl::I64, slot, 0);
+        let mut values = vec![self.ctx, out];
+        for arg in args {
+            match self.translate_expr(arg) {
+                Val::Array(array) => {
+                    let pointer = self.spill_array(&array);
+                    values.push(pointer);
+                }
+                other => values.extend(other.flatten()),
+            }
+        }
+        // Recursion limit: the entry runs at depth 0.
+        let site = self.site(span, "");
+        let depth = self.builder.ins().load(cl::I64, self.plain_flags, self.ctx, abi::CONTEXT_DEPTH_OFFSET);
+        let deeper = self.builder.ins().iadd_imm_s(depth, 1);
+        let allowed = self.builder.ins().icmp_imm_s(IntCC::SignedLessThanOrEqual, deeper, RECURSION_LIMIT as i64);
+        self.check(allowed, abi::ERROR_RECURSION_TOO_DEEP, site, &[]);
+        self.builder.ins().store(self.plain_flags, deeper, self.ctx, abi::CONTEXT_DEPTH_OFFSET);
+        let callee = self.module.declare_func_in_func(self.func_ids[func.0 as usize], self.builder.func);
+        let call = self.builder.ins().call(callee, &values);
+        let results = self.builder.inst_results(call).to_vec();
+        self.builder.ins().store(self.plain_flags, depth, self.ctx, abi::CONTEXT_DEPTH_OFFSET);
+        let failed = self.builder.ins().icmp_imm_s(IntCC::NotEqual, results[0], abi::STATUS_OK as i64);
+        self.propagate_if(failed);
+        let values: Vec<ClValue> = result_types
+            .iter()
+            .enumerate()
+            .map(|(index, ty)| self.builder.ins().load(*ty, self.plain_flags, out, 8 * index as i32))
+            .collect();
+        match ret {
+            Type::Scalar(_) => Val::Scalar(values[0]),
+            Type::Tuple(_) => Val::Tuple(values),
+            Type::Array(array_ty) => Val::Array(self.load_array_arg(values[0], array_ty.dtype, array_ty.ndim as usize)),
+            Type::None | Type::Unknown => Val::None,
+        }
+    }
+
+    fn translate_if_exp(&mut self, cond: &'a tir::Expr, then: &'a tir::Expr, orelse: &'a tir::Expr, ty: &Type) -> Val {
+        let cond = self.translate_expr(cond).scalar();
+        let then_block = self.builder.create_block();
+        let else_block = self.builder.create_block();
+        let merge = self.builder.create_block();
+        let types = match ty {
+            Type::Array(array_ty) => vec![cl::I64; 1 + 2 * array_ty.ndim as usize],
+            other => flat_types(other),
+        };
+        for t in &types {
+            self.builder.append_block_param(merge, *t);
+        }
+        self.builder.ins().brif(cond, then_block, &[], else_block, &[]);
+        for (block, arm) in [(then_block, then), (else_block, orelse)] {
+            self.builder.switch_to_block(block);
+            self.builder.seal_block(block);
+            let value = self.translate_expr(arm);
+            let values: Vec<BlockArg> = match value {
+                Val::Array(array) => std::iter::once(array.data)
+                    .chain(array.shape.iter().copied())
+                    .chain(array.strides.iter().copied())
+                    .map(BlockArg::from)
+                    .collect(),
+                other => other.flatten().into_iter().map(BlockArg::from).collect(),
+            };
+            self.builder.ins().jump(merge, &values);
+        }
+        self.builder.switch_to_block(merge);
+        self.builder.seal_block(merge);
+        let params = self.builder.block_params(merge).to_vec();
+        match ty {
+            Type::Scalar(_) => Val::Scalar(params[0]),
+            Type::Tuple(_) => Val::Tuple(params),
+            Type::Array(array_ty) => {
+                let n = array_ty.ndim as usize;
+                Val::Array(ArrayVal {
+                    data: params[0],
+                    shape: params[1..1 + n].to_vec(),
+                    strides: params[1 + n..].to_vec(),
+                    dtype: array_ty.dtype,
+                })
+            }
+            Type::None | Type::Unknown => Val::None,
+        }
+    }
+
+    /// Python truthiness of a scalar, as an `i8` 0/1.
+    fn truthy(&mut self, value: ClValue, dtype: ScalarType) -> ClValue {
+        match dtype {
+            ScalarType::F32 => {
+                let zero = self.builder.ins().f32const(0.0);
+                self.builder.ins().fcmp(FloatCC::NotEqual, value, zero)
+            }
+            ScalarType::F64 => {
+                let zero = self.builder.ins().f64const(0.0);
+                self.builder.ins().fcmp(FloatCC::NotEqual, value, zero)
+            }
+            _ => self.builder.ins().icmp_imm_s(IntCC::NotEqual, value, 0),
+        }
+    }
+
+    fn translate_and_or(
+        &mut self,
+        left: &'a tir::Expr,
+        right: &'a tir::Expr,
+        dtype: ScalarType,
+        is_and: bool,
+    ) -> ClValue {
+        let a = self.translate_expr(left).scalar();
+        let truth = self.truthy(a, dtype);
+        let evaluate_right = self.builder.create_block();
+        let merge = self.builder.create_block();
+        self.builder.append_block_param(merge, clif_type(dtype));
+        if is_and {
+            self.builder.ins().brif(truth, evaluate_right, &[], merge, &[BlockArg::from(a)]);
+        } else {
+            self.builder.ins().brif(truth, merge, &[BlockArg::from(a)], evaluate_right, &[]);
+        }
+        self.builder.switch_to_block(evaluate_right);
+        self.builder.seal_block(evaluate_right);
+        let b = self.translate_expr(right).scalar();
+        self.builder.ins().jump(merge, &[BlockArg::from(b)]);
+        self.builder.switch_to_block(merge);
+        self.builder.seal_block(merge);
+        self.builder.block_params(merge)[0]
+    }
+
+    fn translate_compare(&mut self, first: &'a tir::Expr, rest: &'a [(tir::CmpOp, ScalarType, tir::Expr)]) -> ClValue {
+        let mut previous = self.translate_expr(first).scalar();
+        let mut previous_ty = first.ty.scalar().expect("comparisons are between scalars");
+        if rest.len() == 1 {
+            let (op, dtype, operand) = &rest[0];
+            let current = self.translate_expr(operand).scalar();
+            let current_ty = operand.ty.scalar().expect("scalar");
+            let a = self.cast(previous, previous_ty, *dtype);
+            let b = self.cast(current, current_ty, *dtype);
+            return self.compare(*op, a, b, *dtype);
+        }
+        // A chain: stop at the first false comparison.
+        let merge = self.builder.create_block();
+        self.builder.append_block_param(merge, cl::I8);
+        for (index, (op, dtype, operand)) in rest.iter().enumerate() {
+            let current = self.translate_expr(operand).scalar();
+            let current_ty = operand.ty.scalar().expect("scalar");
+            let a = self.cast(previous, previous_ty, *dtype);
+            let b = self.cast(current, current_ty, *dtype);
+            let result = self.compare(*op, a, b, *dtype);
+            if index + 1 == rest.len() {
+                self.builder.ins().jump(merge, &[BlockArg::from(result)]);
+            } else {
+                let next = self.builder.create_block();
+                self.builder.ins().brif(result, next, &[], merge, &[BlockArg::from(result)]);
+                self.builder.switch_to_block(next);
+                self.builder.seal_block(next);
+            }
+            previous = current;
+            previous_ty = current_ty;
+        }
+        self.builder.switch_to_block(merge);
+        self.builder.seal_block(merge);
+        self.builder.block_params(merge)[0]
+    }
+
+    fn compare(&mut self, op: tir::CmpOp, a: ClValue, b: ClValue, dtype: ScalarType) -> ClValue {
+        use tir::CmpOp::*;
+        if dtype.is_float() {
+            let cc = match op {
+                Lt => FloatCC::LessThan,
+                Le => FloatCC::LessThanOrEqual,
+                Gt => FloatCC::GreaterThan,
+                Ge => FloatCC::GreaterThanOrEqual,
+                Eq => FloatCC::Equal,
+                Ne => FloatCC::NotEqual,
+            };
+            return self.builder.ins().fcmp(cc, a, b);
+        }
+        let signed = dtype.is_signed_int();
+        let cc = match (op, signed) {
+            (Lt, true) => IntCC::SignedLessThan,
+            (Le, true) => IntCC::SignedLessThanOrEqual,
+            (Gt, true) => IntCC::SignedGreaterThan,
+            (Ge, true) => IntCC::SignedGreaterThanOrEqual,
+            (Lt, false) => IntCC::UnsignedLessThan,
+            (Le, false) => IntCC::UnsignedLessThanOrEqual,
+            (Gt, false) => IntCC::UnsignedGreaterThan,
+            (Ge, false) => IntCC::UnsignedGreaterThanOrEqual,
+            (Eq, _) => IntCC::Equal,
+            (Ne, _) => IntCC::NotEqual,
+        };
+        self.builder.ins().icmp(cc, a, b)
+    }
+
+    /// Scalar conversion with exactly [`Scalar::cast`]'s rules.
+    fn cast(&mut self, value: ClValue, from: ScalarType, to: ScalarType) -> ClValue {
+        if from == to {
+            return value;
+        }
+        if to == ScalarType::Bool {
+            return self.truthy(value, from);
+        }
+        match (from.is_float(), to.is_float()) {
+            (true, true) => {
+                if to == ScalarType::F64 {
+                    self.builder.ins().fpromote(cl::F64, value)
+                } else {
+                    self.builder.ins().fdemote(cl::F32, value)
+                }
+            }
+            (false, true) => {
+                let ty = clif_type(to);
+                if from.is_signed_int() {
+                    self.builder.ins().fcvt_from_sint(ty, value)
+                } else {
+                    self.builder.ins().fcvt_from_uint(ty, value)
+                }
+            }
+            (true, false) => {
+                // Truncate to i64 with saturation (NaN gives 0), then wrap; u64
+                // saturates on its own above 2^63.
+                let as_i64 = self.builder.ins().fcvt_to_sint_sat(cl::I64, value);
+                let result = if to == ScalarType::U64 {
+                    let as_u64 = self.builder.ins().fcvt_to_uint_sat(cl::I64, value);
+                    let limit = if from == ScalarType::F64 {
+                        self.builder.ins().f64const(9_223_372_036_854_775_808.0)
+                    } else {
+                        self.builder.ins().f32const(9_223_372_036_854_775_808.0)
+                    };
+                    let high = self.builder.ins().fcmp(FloatCC::GreaterThanOrEqual, value, limit);
+                    self.builder.ins().select(high, as_u64, as_i64)
+                } else {
+                    as_i64
+                };
+                self.int_resize(result, ScalarType::I64, to)
+            }
+            (false, false) => self.int_resize(value, from, to),
+        }
+    }
+
+    /// Integer width change: sign- or zero-extend by the source's signedness,
+    /// or truncate (bool counts as an unsigned 0/1 byte).
+    fn int_resize(&mut self, value: ClValue, from: ScalarType, to: ScalarType) -> ClValue {
+        let (from_ty, to_ty) = (clif_type(from), clif_type(to));
+        if from_ty == to_ty {
+            value
+        } else if from_ty.bits() > to_ty.bits() {
+            self.builder.ins().ireduce(to_ty, value)
+        } else if from.is_signed_int() {
+            self.builder.ins().sextend(to_ty, value)
+        } else {
+            self.builder.ins().uextend(to_ty, value)
+        }
+    }
+
+    fn translate_unary(&mut self, op: tir::UnaryOp, value: ClValue, dtype: ScalarType) -> ClValue {
+        match op {
+            tir::UnaryOp::Neg if dtype.is_float() => self.builder.ins().fneg(value),
+            tir::UnaryOp::Neg => self.builder.ins().ineg(value),
+            tir::UnaryOp::Invert if dtype.is_bool() => self.builder.ins().bxor_imm_u(value, 1),
+            tir::UnaryOp::Invert => self.builder.ins().bnot(value),
+            tir::UnaryOp::Not => self.builder.ins().bxor_imm_u(value, 1),
+        }
+    }
+
+    fn translate_powi(&mut self, base: ClValue, exponent: i32, dtype: ScalarType) -> ClValue {
+        let one = self.constant(Scalar::from_i128_wrapping(1, dtype));
+        if exponent == 0 {
+            return one;
+        }
+        let mut result = base;
+        for _ in 1..exponent.unsigned_abs() {
+            result = self.builder.ins().fmul(result, base);
+        }
+        if exponent < 0 {
+            result = self.builder.ins().fdiv(one, result);
+        }
+        result
+    }
+
+    fn math_call(&mut self, symbol: Option<mathlib::MathSymbol>, args: &[ClValue]) -> ClValue {
+        let symbol = symbol.expect("mathlib covers every float builtin and operator");
+        let id = self.helpers.math(self.module, &symbol).expect("math routines have known shapes");
+        self.call_helper(id, args)
+    }
+
+    fn translate_binary(&mut self, op: BinaryOp, a: ClValue, b: ClValue, dtype: ScalarType, span: Span) -> ClValue {
+        let float = dtype.is_float();
+        let signed = dtype.is_signed_int();
+        let bits = clif_type(dtype).bits() as i64;
+        match op {
+            BinaryOp::Add if float => self.builder.ins().fadd(a, b),
+            BinaryOp::Sub if float => self.builder.ins().fsub(a, b),
+            BinaryOp::Mul if float => self.builder.ins().fmul(a, b),
+            BinaryOp::Div => self.builder.ins().fdiv(a, b),
+            BinaryOp::Add => self.builder.ins().iadd(a, b),
+            BinaryOp::Sub => self.builder.ins().isub(a, b),
+            BinaryOp::Mul => self.builder.ins().imul(a, b),
+            BinaryOp::FloorDiv | BinaryOp::Mod | BinaryOp::Pow if float => {
+                let symbol = mathlib::operator_symbol(op, dtype);
+                self.math_call(symbol, &[a, b])
+            }
+            BinaryOp::FloorDiv | BinaryOp::Mod => {
+                let site = self.site(span, "");
+                let nonzero = self.builder.ins().icmp_imm_s(IntCC::NotEqual, b, 0);
+                self.check(nonzero, abi::ERROR_DIVISION_BY_ZERO, site, &[]);
+                if !signed {
+                    return if op == BinaryOp::FloorDiv {
+                        self.builder.ins().udiv(a, b)
+                    } else {
+                        self.builder.ins().urem(a, b)
+                    };
+                }
+                // MIN / -1 would trap: divide by 1 instead and fix up.
+                let minus_one = self.builder.ins().icmp_imm_s(IntCC::Equal, b, -1);
+                let one = self.builder.ins().iconst(clif_type(dtype), 1);
+                let divisor = self.builder.ins().select(minus_one, one, b);
+                let quotient = self.builder.ins().sdiv(a, divisor);
+                let remainder = self.builder.ins().srem(a, divisor);
+                let negated = self.builder.ins().ineg(a);
+                let quotient = self.builder.ins().select(minus_one, negated, quotient);
+                // Floor: when the remainder is nonzero and its sign differs
+                // from the divisor's, step the quotient down and the remainder
+                // over by the divisor.
+                let has_remainder = self.builder.ins().icmp_imm_s(IntCC::NotEqual, remainder, 0);
+                let signs = self.builder.ins().bxor(remainder, b);
+                let differ = self.builder.ins().icmp_imm_s(IntCC::SignedLessThan, signs, 0);
+                let adjust = self.builder.ins().band(has_remainder, differ);
+                if op == BinaryOp::FloorDiv {
+                    let lower = self.builder.ins().iadd_imm_s(quotient, -1);
+                    self.builder.ins().select(adjust, lower, quotient)
+                } else {
+                    let shifted = self.builder.ins().iadd(remainder, b);
+                    self.builder.ins().select(adjust, shifted, remainder)
+                }
+            }
+            BinaryOp::Pow => {
+                if signed {
+                    let site = self.site(span, "");
+                    let exponent = self.int_resize(b, dtype, ScalarType::I64);
+                    let nonnegative = self.builder.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, b, 0);
+                    let count = self.i64_const(1);
+                    self.check(
+                        nonnegative,
+                        abi::ERROR_NEGATIVE_POWER,
+                        site,
+                        &[(abi::ERROR_COUNT_OFFSET, count), (abi::ERROR_VALUES_OFFSET, exponent)],
+                    );
+                }
+                let base = self.int_resize(a, dtype, ScalarType::I64);
+                let exponent = if signed {
+                    self.int_resize(b, dtype, ScalarType::I64)
+                } else {
+                    self.int_resize(b, dtype, ScalarType::U64)
+                };
+                let result = self.call_helper(self.helpers.ipow, &[base, exponent]);
+                self.int_resize(result, ScalarType::I64, dtype)
+            }
+            BinaryOp::BitAnd => self.builder.ins().band(a, b),
+            BinaryOp::BitOr => self.builder.ins().bor(a, b),
+            BinaryOp::BitXor => self.builder.ins().bxor(a, b),
+            BinaryOp::LShift | BinaryOp::RShift => {
+                // Amounts outside [0, bits) give 0 (or -1 for >> of a negative).
+                let out_of_range = self.builder.ins().icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, b, bits);
+                let zero = self.builder.ins().iconst(clif_type(dtype), 0);
+                if op == BinaryOp::LShift {
+                    let shifted = self.builder.ins().ishl(a, b);
+                    self.builder.ins().select(out_of_range, zero, shifted)
+                } else if signed {
+                    let shifted = self.builder.ins().sshr(a, b);
+                    let negative = self.builder.ins().icmp_imm_s(IntCC::SignedLessThan, a, 0);
+                    let minus_one = self.builder.ins().iconst(clif_type(dtype), -1);
+                    let fill = self.builder.ins().select(negative, minus_one, zero);
+                    self.builder.ins().select(out_of_range, fill, shifted)
+                } else {
+                    let shifted = self.builder.ins().ushr(a, b);
+                    self.builder.ins().select(out_of_range, zero, shifted)
+                }
+            }
+        }
+    }
+
+    fn translate_builtin(&mut self, op: Builtin, args: &'a [tir::Expr], expr: &'a tir::Expr) -> Val {
+        if let Builtin::Shape(axis) = op {
+            let array = self.translate_expr(&args[0]).array();
+            return Val::Scalar(array.shape[axis as usize]);
+        }
+        if op == Builtin::Size {
+            let array = self.translate_expr(&args[0]).array();
+            let mut size = self.i64_const(1);
+            for extent in &array.shape {
+                size = self.builder.ins().imul(size, *extent);
+            }
+            return Val::Scalar(size);
+        }
+        let operand_ty = args[0].ty.scalar().expect("builtin operands are scalars");
+        let values: Vec<ClValue> = args.iter().map(|a| self.translate_expr(a).scalar()).collect();
+        let x = values[0];
+        let float = operand_ty.is_float();
+        let result = match op {
+            Builtin::Abs if float => self.builder.ins().fabs(x),
+            Builtin::Abs => self.builder.ins().iabs(x),
+            Builtin::Min | Builtin::Max => {
+                let mut accumulator = x;
+                for value in &values[1..] {
+                    let better = if op == Builtin::Min {
+                        self.compare(tir::CmpOp::Lt, *value, accumulator, operand_ty)
+                    } else {
+                        self.compare(tir::CmpOp::Gt, *value, accumulator, operand_ty)
+                    };
+                    accumulator = self.builder.ins().select(better, *value, accumulator);
+                }
+                accumulator
+            }
+            Builtin::Round if float => {
+                let nearest = self.builder.ins().nearest(x);
+                self.builder.ins().fcvt_to_sint_sat(cl::I64, nearest)
+            }
+            Builtin::Round => self.int_resize(x, operand_ty, ScalarType::I64),
+            Builtin::Sqrt => self.builder.ins().sqrt(x),
+            Builtin::Floor => self.builder.ins().floor(x),
+            Builtin::Ceil => self.builder.ins().ceil(x),
+            Builtin::Trunc => self.builder.ins().trunc(x),
+            Builtin::Copysign => self.builder.ins().fcopysign(x, values[1]),
+            Builtin::IsNan => self.builder.ins().fcmp(FloatCC::Unordered, x, x),
+            Builtin::IsInf | Builtin::IsFinite => {
+                let magnitude = self.builder.ins().fabs(x);
+                let infinity = if operand_ty == ScalarType::F32 {
+                    self.builder.ins().f32const(f32::INFINITY)
+                } else {
+                    self.builder.ins().f64const(f64::INFINITY)
+                };
+                let cc = if op == Builtin::IsInf { FloatCC::Equal } else { FloatCC::LessThan };
+                self.builder.ins().fcmp(cc, magnitude, infinity)
+            }
+            _ => {
+                let symbol = mathlib::builtin_symbol(op, operand_ty);
+                self.math_call(symbol, &values)
+            }
+        };
+        let _ = expr;
+        Val::Scalar(result)
+    }
+}

@@ -1,0 +1,11 @@
+//! The Cranelift JIT: typed IR to machine code, and the runtime it calls.
+//!
+//! `abi` is the contract, `lower` generates code, `runtime` implements the
+//! helpers and marshalling, `engine` owns compiled code and calls it, `cache`
+//! keeps one compiled program per signature.
+
+pub mod abi;
+pub mod cache;
+pub mod engine;
+pub mod lower;
+pub mod runtime;

@@ -1,0 +1,92 @@
+//! The JIT and the interpreter are each other's oracle: every `# run:` line in
+//! `tests/golden/` and `kernels/` runs in both, and results, array arguments
+//! after the call, and errors (code, position, message) must agree — integers
+//! and IEEE values bit for bit (any NaN equals any NaN).
+
+use kernjit::{cli_args, ArrayData, Module, Scalar, Value};
+use std::path::{Path, PathBuf};
+
+fn kern_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            kern_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "kern") {
+            out.push(path);
+        }
+    }
+}
+
+/// A comparable rendering: scalars as type and bits (NaN canonicalised).
+fn scalar_key(s: Scalar) -> String {
+    match s {
+        Scalar::F32(v) if v.is_nan() => "f32:nan".into(),
+        Scalar::F64(v) if v.is_nan() => "f64:nan".into(),
+        Scalar::F32(v) => format!("f32:{:08x}", v.to_bits()),
+        Scalar::F64(v) => format!("f64:{:016x}", v.to_bits()),
+        other => format!("{}:{}", other.ty(), other.to_i128()),
+    }
+}
+
+fn array_key(a: &ArrayData) -> String {
+    let values: Vec<String> = a.to_scalars().into_iter().map(scalar_key).collect();
+    format!("{}{:?}[{}]", a.dtype(), a.shape(), values.join(","))
+}
+
+fn value_key(v: &Value) -> String {
+    match v {
+        Value::Scalar(s) => scalar_key(*s),
+        Value::Tuple(items) => format!("({})", items.iter().map(|s| scalar_key(*s)).collect::<Vec<_>>().join(",")),
+        Value::Array(a) => array_key(a),
+        Value::None => "None".into(),
+    }
+}
+
+fn outcome(result: Result<Value, kernjit::Error>, args: &[Value]) -> String {
+    let mut text = match result {
+        Ok(value) => value_key(&value),
+        Err(error) => error.render(false),
+    };
+    for arg in args {
+        if let Value::Array(a) = arg {
+            text.push_str(&format!("\n  arg {}", array_key(a)));
+        }
+    }
+    text
+}
+
+#[test]
+fn jit_agrees_with_the_interpreter_on_every_run_line() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    kern_files(&root.join("tests/golden"), &mut files);
+    kern_files(&root.join("kernels"), &mut files);
+    files.sort();
+    let mut compared = 0;
+    let mut failures = Vec::new();
+    for path in &files {
+        let source = std::fs::read_to_string(path).unwrap();
+        let Ok(module) = Module::parse(&path.display().to_string(), source.as_bytes()) else { continue };
+        for (line, call) in cli_args::run_lines(&source) {
+            let Ok((kernel, raw)) = cli_args::parse_call(&call) else { continue };
+            let Ok(specs) = raw.iter().map(|a| cli_args::parse_arg(a)).collect::<Result<Vec<_>, _>>() else { continue };
+            let base = path.parent().unwrap();
+            let (Ok(mut interp_args), Ok(mut jit_args)) =
+                (cli_args::materialise(&specs, 42, base), cli_args::materialise(&specs, 42, base))
+            else {
+                continue;
+            };
+            let interpreted = outcome(module.interpret(&kernel, &mut interp_args), &interp_args);
+            let compiled = outcome(module.run(&kernel, &mut jit_args), &jit_args);
+            compared += 1;
+            if interpreted != compiled {
+                failures.push(format!(
+                    "{}:{line}: {call}\n--- interpreter\n{interpreted}\n--- jit\n{compiled}",
+                    path.strip_prefix(root).unwrap().display()
+                ));
+            }
+        }
+    }
+    assert!(compared > 300, "only {compared} run lines compared");
+    assert!(failures.is_empty(), "{} of {compared} runs differ:\n{}", failures.len(), failures.join("\n\n"));
+}
