@@ -47,8 +47,31 @@ pub use value::{ArrayData, Element, RuntimeError, RuntimeErrorKind, Scalar, Valu
 pub struct Module {
     file: Arc<SourceFile>,
     ast: Arc<ast::Module>,
+    options: Options,
     /// Machine code per (kernel, argument types), compiled on first call.
     cache: Arc<jit::cache::Cache>,
+}
+
+/// How kernels are compiled and run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// Check every array index (on by default). Off, an out-of-bounds index
+    /// is the caller's responsibility, as in Numba.
+    pub boundscheck: bool,
+    /// Worker threads for `prange` (`None`: `KERNJIT_NUM_THREADS`, then all
+    /// cores). `prange` runs serially until the parallel runtime lands.
+    pub threads: Option<usize>,
+    /// Allow float reassociation. Reserved: results are IEEE-exact today.
+    pub fastmath: bool,
+    /// Run Cranelift's IR verifier on every function (about 20% of compile
+    /// time; on in debug builds).
+    pub verify: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options { boundscheck: true, threads: None, fastmath: false, verify: cfg!(debug_assertions) }
+    }
 }
 
 impl Module {
@@ -67,7 +90,7 @@ impl Module {
         if !parsed.diagnostics.is_empty() {
             return Err(Error::Compile { file, diagnostics: parsed.diagnostics });
         }
-        Ok(Module { file, ast: Arc::new(parsed.module), cache: Arc::default() })
+        Ok(Module { file, ast: Arc::new(parsed.module), options: Options::default(), cache: Arc::default() })
     }
 
     /// Reads and parses a file from disk.
@@ -75,6 +98,26 @@ impl Module {
         let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(|error| Error::Io(format!("{}: {error}", path.display())))?;
         Module::parse(&path.display().to_string(), &bytes)
+    }
+
+    /// The same module compiling with `options` (and a fresh code cache).
+    pub fn with_options(self, options: Options) -> Module {
+        Module { options, cache: Arc::default(), ..self }
+    }
+
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// Compiles `kernel` for `types` (or takes it from the cache).
+    pub fn compiled(&self, kernel: &str, types: &[Type]) -> Result<Arc<jit::engine::CompiledProgram>, Error> {
+        self.cache.get_or_compile(kernel, types, || {
+            let program = self.specialise(kernel, types)?;
+            let options = jit::lower::LowerOptions { boundscheck: self.options.boundscheck, verify: self.options.verify };
+            jit::engine::CompiledProgram::compile(&program, &options, false)
+                .map(|compiled| (program, compiled))
+                .map_err(|message| Error::Codegen(format!("{kernel}: {message}")))
+        })
     }
 
     pub fn source(&self) -> &SourceFile {
@@ -137,12 +180,7 @@ impl Module {
     /// arguments are updated in place.
     pub fn run(&self, kernel: &str, args: &mut [Value]) -> Result<Value, Error> {
         let types: Vec<Type> = args.iter().map(Value::ty).collect();
-        let compiled = self.cache.get_or_compile(kernel, &types, || {
-            let program = self.specialise(kernel, &types)?;
-            jit::engine::CompiledProgram::compile(&program, &jit::lower::LowerOptions::default(), false)
-                .map(|compiled| (program, compiled))
-                .map_err(|message| Error::Codegen(format!("{kernel}: {message}")))
-        })?;
+        let compiled = self.compiled(kernel, &types)?;
         for (arg, param) in args.iter_mut().zip(compiled.params()) {
             if let (Value::Scalar(value), Type::Scalar(to)) = (&*arg, param) {
                 *arg = Value::Scalar(value.cast(*to));
