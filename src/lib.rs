@@ -113,7 +113,8 @@ impl Module {
     pub fn compiled(&self, kernel: &str, types: &[Type]) -> Result<Arc<jit::engine::CompiledProgram>, Error> {
         self.cache.get_or_compile(kernel, types, || {
             let program = self.specialise(kernel, types)?;
-            let options = jit::lower::LowerOptions { boundscheck: self.options.boundscheck, verify: self.options.verify };
+            let options =
+                jit::lower::LowerOptions { boundscheck: self.options.boundscheck, verify: self.options.verify };
             jit::engine::CompiledProgram::compile(&program, &options, false)
                 .map(|compiled| (program, compiled))
                 .map_err(|message| Error::Codegen(format!("{kernel}: {message}")))

@@ -11,7 +11,7 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use kernjit::cli_args::{self, ArgSpec};
 use kernjit::types::{self, Signature};
-use kernjit::{ArrayData, Error, Module, Scalar, Type, Value};
+use kernjit::{ArrayData, Error, Module, Options, Scalar, Type, Value};
 use serde_json::json;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -72,6 +72,47 @@ enum Command {
     /// Run one kernel on the given arguments and summarise the result.
     #[command(after_help = RUN_EXAMPLES)]
     Run(RunArgs),
+    /// Show a kernel at one stage of compilation: the syntax tree, the typed
+    /// program, Cranelift IR, or machine code.
+    #[command(after_help = DUMP_EXAMPLES)]
+    Dump(DumpArgs),
+}
+
+const DUMP_EXAMPLES: &str = "\
+Examples:
+  kernjit dump kernels/axpy_dot.kern dot --sig 'dot(f64[:], f64[:])'
+  kernjit dump kernels/axpy_dot.kern dot --sig '(f32[:], f32[:])' --stage clif
+  kernjit dump kernels/mandelbrot.kern escape_time --sig '(f64, f64, i64)' --stage asm
+
+Without --sig, a kernel whose parameters are all annotated uses its annotations.";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Stage {
+    /// The parsed syntax tree of the kernel.
+    Ast,
+    /// Every expression of the specialised program with its type.
+    Typed,
+    /// Cranelift IR of every function.
+    Clif,
+    /// Machine code (Cranelift's disassembly).
+    Asm,
+}
+
+#[derive(Args, Debug)]
+struct DumpArgs {
+    /// The .kern file.
+    file: PathBuf,
+    /// The kernel to show.
+    kernel: String,
+    /// The argument types, `kernel(f64, f64[:])` or `(f64, f64[:])`.
+    #[arg(long = "sig", value_name = "SIGNATURE")]
+    signature: Option<String>,
+    /// What to show.
+    #[arg(long, value_enum, default_value_t = Stage::Typed)]
+    stage: Stage,
+    /// Compile without bounds checks (for --stage clif/asm).
+    #[arg(long)]
+    no_boundscheck: bool,
 }
 
 #[derive(Args, Debug)]
@@ -93,9 +134,17 @@ struct RunArgs {
     /// The kernel's arguments (see the syntax below).
     #[arg(value_name = "ARG", allow_negative_numbers = true)]
     args: Vec<String>,
-    /// Run in the reference interpreter (currently the only engine).
+    /// Run in the reference interpreter instead of compiling to machine code.
     #[arg(long)]
     interp: bool,
+    /// Compile without bounds checks (an out-of-bounds index is then
+    /// undefined, as in Numba).
+    #[arg(long)]
+    no_boundscheck: bool,
+    /// Worker threads for prange loops (default: KERNJIT_NUM_THREADS, else
+    /// all cores). prange runs serially until the parallel runtime lands.
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
     /// Seed of the random generators rand(...) and randn(...).
     #[arg(long, default_value_t = 42, value_name = "N")]
     seed: u64,
@@ -121,6 +170,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(args) => check_paths(&args, color),
         Command::Run(args) => run(&args),
+        Command::Dump(args) => dump(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -361,6 +411,55 @@ fn check(file: &Path, signatures: &[String], several: bool, matched: &mut [bool]
     ))
 }
 
+/// `kernjit dump`: one kernel at one stage.
+fn dump(args: &DumpArgs) -> Result<(), Failure> {
+    let module = Module::parse_file(&args.file)?;
+    if !module.kernel_names().contains(&args.kernel.as_str()) {
+        return Err(Failure::Message(unknown_kernel(&module, &args.file, &args.kernel)));
+    }
+    let function = module.ast().functions.iter().find(|f| f.name.name == args.kernel).expect("checked above");
+    if args.stage == Stage::Ast {
+        return write_stdout(&format!("{function:#?}\n"));
+    }
+    let types = match &args.signature {
+        Some(text) => {
+            let text = if text.trim_start().starts_with('(') { format!("{}{text}", args.kernel) } else { text.clone() };
+            let signature = types::parse_signature(&text).map_err(|m| Failure::Message(format!("--sig: {m}")))?;
+            if signature.kernel != args.kernel {
+                return Err(Failure::Message(format!(
+                    "--sig names `{}` but the kernel to dump is `{}`",
+                    signature.kernel, args.kernel
+                )));
+            }
+            signature.args
+        }
+        None => match kernjit::infer::annotated_signature(function) {
+            Ok(Some(types)) => types,
+            _ => {
+                return Err(Failure::Message(format!(
+                    "`{}` is generic: give its argument types with --sig '({})'",
+                    args.kernel,
+                    vec!["..."; function.params.len()].join(", ")
+                )))
+            }
+        },
+    };
+    let program = module.specialise(&args.kernel, &types)?;
+    let text = match args.stage {
+        Stage::Ast => unreachable!("handled above"),
+        Stage::Typed => kernjit::tir::expression_types(&program, module.source()),
+        Stage::Clif | Stage::Asm => {
+            let options = kernjit::jit::lower::LowerOptions { boundscheck: !args.no_boundscheck, verify: true };
+            let asm = args.stage == Stage::Asm;
+            let lowered = kernjit::jit::lower::lower_with_listings(&program, &options, !asm, asm)
+                .map_err(|m| Failure::Message(format!("code generation failed (a kernjit bug): {m}")))?;
+            let (clif, asm_text) = lowered.into_listings();
+            if asm { asm_text } else { clif }.unwrap_or_default()
+        }
+    };
+    write_stdout(&text)
+}
+
 /// The kernel and argument types of one `# run:` line, without allocating
 /// its arrays.
 fn run_line_types(module: &Module, file: &Path, call: &str, base_dir: &Path) -> Result<(String, Vec<Type>), String> {
@@ -394,12 +493,12 @@ fn plural(count: usize, noun: &str) -> String {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Engine {
     Interpreter,
+    Jit,
 }
 
 impl Engine {
-    /// The engine used without `--interp`: the interpreter until the JIT
-    /// lands.
-    const DEFAULT: Engine = Engine::Interpreter;
+    /// The engine used without `--interp`: machine code from the JIT.
+    const DEFAULT: Engine = Engine::Jit;
 
     /// `--interp` forces the interpreter; otherwise the default engine.
     fn select(interp: bool) -> Engine {
@@ -409,11 +508,12 @@ impl Engine {
         Engine::DEFAULT
     }
 
-    /// Prepares `kernel` for these argument types (specialise, and later
-    /// compile to machine code).
+    /// Prepares `kernel` for these argument types: specialise (interpreter),
+    /// or specialise and compile to machine code (JIT).
     fn compile(self, module: &Module, kernel: &str, arg_types: &[Type]) -> Result<(), Error> {
         match self {
             Engine::Interpreter => module.specialise(kernel, arg_types).map(drop),
+            Engine::Jit => module.compiled(kernel, arg_types).map(drop),
         }
     }
 
@@ -421,6 +521,7 @@ impl Engine {
     fn call(self, module: &Module, kernel: &str, args: &mut [Value]) -> Result<Value, Error> {
         match self {
             Engine::Interpreter => module.interpret(kernel, args),
+            Engine::Jit => module.run(kernel, args),
         }
     }
 }
@@ -428,7 +529,8 @@ impl Engine {
 fn run(args: &RunArgs) -> Result<(), Failure> {
     let engine = Engine::select(args.interp);
     let parse_start = Instant::now();
-    let module = Module::parse_file(&args.file)?;
+    let options = Options { boundscheck: !args.no_boundscheck, threads: args.threads, ..Options::default() };
+    let module = Module::parse_file(&args.file)?.with_options(options);
     let parse_time = parse_start.elapsed();
 
     // Arguments are checked (and .npy headers read) before anything is

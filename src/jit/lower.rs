@@ -55,10 +55,35 @@ pub struct Lowered {
     pub sites: Vec<Site>,
     /// The Cranelift IR of every function, when asked for (for `dump`).
     pub clif: Option<String>,
+    /// The machine code of every function as text, when asked for.
+    pub asm: Option<String>,
+}
+
+impl Lowered {
+    /// The listings (Cranelift IR, machine code), freeing the code, which is
+    /// never called.
+    pub fn into_listings(self) -> (Option<String>, Option<String>) {
+        let Lowered { module, clif, asm, .. } = self;
+        // SAFETY: the only pointer into the module's code is `entry`, which
+        // was moved out of `self` above and is dropped unused.
+        unsafe { module.free_memory() };
+        (clif, asm)
+    }
 }
 
 /// Compiles every function of `program` and the entry trampoline.
 pub fn lower(program: &tir::Program, options: &LowerOptions, keep_clif: bool) -> Result<Lowered, String> {
+    lower_with_listings(program, options, keep_clif, false)
+}
+
+/// [`lower`], keeping the Cranelift IR and/or Cranelift's disassembly of the
+/// machine code of every function (for `kernjit dump`).
+pub fn lower_with_listings(
+    program: &tir::Program,
+    options: &LowerOptions,
+    keep_clif: bool,
+    keep_asm: bool,
+) -> Result<Lowered, String> {
     let isa = host_isa(options)?;
     let mut jit_builder = JITBuilder::with_isa(isa, default_libcall_names());
     for (name, address) in super::runtime::symbols() {
@@ -77,7 +102,9 @@ pub fn lower(program: &tir::Program, options: &LowerOptions, keep_clif: bool) ->
 
     let mut sites = Vec::new();
     let mut clif = keep_clif.then(String::new);
+    let mut asm = keep_asm.then(String::new);
     let mut context = module.make_context();
+    context.set_disasm(keep_asm);
     let mut builder_context = FunctionBuilderContext::new();
     for (index, function) in program.functions.iter().enumerate() {
         context.func.signature = function_signature(&module, function);
@@ -91,13 +118,18 @@ pub fn lower(program: &tir::Program, options: &LowerOptions, keep_clif: bool) ->
             text.push_str(&format!("; {} ({})\n{}\n", function.name, index, context.func.display()));
         }
         module.define_function(func_ids[index], &mut context).map_err(|e| format!("{e:?}"))?;
+        if let (Some(text), Some(code)) = (asm.as_mut(), context.compiled_code()) {
+            let listing = code.vcode.clone().unwrap_or_default();
+            text.push_str(&format!("; {} ({index}), {} bytes\n{listing}\n", function.name, code.code_buffer().len()));
+        }
         module.clear_context(&mut context);
+        context.set_disasm(keep_asm);
     }
 
     let entry_id = define_entry(&mut module, program, &func_ids, &mut context, &mut builder_context)?;
     module.finalize_definitions().map_err(|e| e.to_string())?;
     let entry = module.get_finalized_function(entry_id);
-    Ok(Lowered { module, entry, sites, clif })
+    Ok(Lowered { module, entry, sites, clif, asm })
 }
 
 /// The host's ISA with every CPU feature it has, optimising for speed.
