@@ -8,7 +8,9 @@
 //! bytes → lexer::lex → parser::parse (ast) → infer::infer (tir) → interp::interpret
 //! ```
 //!
-//! The public surface is [`Module`] (a parsed file), [`Value`] and friends for
+//! The public surface is [`Jit`] (compiles sources with one set of
+//! [`Options`]), [`Module`] (a parsed file), [`Kernel`] and [`Typed`] (call a
+//! kernel with Rust scalars and `ndarray` views), [`Value`] and friends for
 //! arguments and results, and [`Error`], which renders its diagnostics once.
 //!
 //! ```
@@ -19,6 +21,7 @@
 //! assert_eq!(result, Value::Scalar(Scalar::F64(2.5)));
 //! ```
 
+mod api;
 pub mod ast;
 pub mod cli_args;
 pub mod diag;
@@ -36,8 +39,12 @@ pub mod value;
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+pub use api::{Arg, Args, FromValue, Jit, Kernel, Stats, ToSignature, Typed};
 pub use diag::Diagnostic;
+/// The `ndarray` version kernjit's array arguments and results use.
+pub use ndarray;
 pub use span::{SourceFile, Span};
 pub use types::{ArrayType, ScalarType, Signature, Type};
 pub use value::{ArrayData, Element, RuntimeError, RuntimeErrorKind, Scalar, Value};
@@ -50,6 +57,8 @@ pub struct Module {
     options: Options,
     /// Machine code per (kernel, argument types), compiled on first call.
     cache: Arc<jit::cache::Cache>,
+    /// How long parsing took (reported by [`Module::stats`]).
+    parse_time: Duration,
 }
 
 /// How kernels are compiled and run.
@@ -78,6 +87,7 @@ impl Module {
     /// Parses a source file. Syntax errors (all of them, where the parser can
     /// recover) come back as [`Error::Compile`].
     pub fn parse(name: &str, source: &[u8]) -> Result<Module, Error> {
+        let started = Instant::now();
         let (file, bad_utf8) = SourceFile::from_bytes(name, source);
         let file = Arc::new(file);
         if let Some(offset) = bad_utf8 {
@@ -90,7 +100,13 @@ impl Module {
         if !parsed.diagnostics.is_empty() {
             return Err(Error::Compile { file, diagnostics: parsed.diagnostics });
         }
-        Ok(Module { file, ast: Arc::new(parsed.module), options: Options::default(), cache: Arc::default() })
+        Ok(Module {
+            file,
+            ast: Arc::new(parsed.module),
+            options: Options::default(),
+            cache: Arc::default(),
+            parse_time: started.elapsed(),
+        })
     }
 
     /// Reads and parses a file from disk.
@@ -112,10 +128,15 @@ impl Module {
     /// Compiles `kernel` for `types` (or takes it from the cache).
     pub fn compiled(&self, kernel: &str, types: &[Type]) -> Result<Arc<jit::engine::CompiledProgram>, Error> {
         self.cache.get_or_compile(kernel, types, || {
-            let program = self.specialise(kernel, types)?;
+            let started = Instant::now();
+            let specialised = self.specialise(kernel, types);
+            let inferred = Instant::now();
+            let program = specialised.inspect_err(|_| self.cache.record_phases(inferred - started, Duration::ZERO))?;
             let options =
                 jit::lower::LowerOptions { boundscheck: self.options.boundscheck, verify: self.options.verify };
-            jit::engine::CompiledProgram::compile(&program, &options, false)
+            let compiled = jit::engine::CompiledProgram::compile(&program, &options, false);
+            self.cache.record_phases(inferred - started, inferred.elapsed());
+            compiled
                 .map(|compiled| (program, compiled))
                 .map_err(|message| Error::Codegen(format!("{kernel}: {message}")))
         })
@@ -206,6 +227,12 @@ pub enum Error {
     Io(String),
     /// Code generation failed (a bug in kernjit: the typed program was valid).
     Codegen(String),
+    /// Rust arguments or a typed handle's types do not fit the kernel (see
+    /// [`Kernel::call`] and [`Kernel::typed`]), or a result does not convert
+    /// to the requested Rust type.
+    Signature { kernel: String, message: String },
+    /// [`Module::kernel`] was asked for a name the module does not define.
+    UnknownKernel { name: String, available: Vec<String> },
 }
 
 impl Error {
@@ -216,6 +243,7 @@ impl Error {
             Error::Runtime { file, error } => diag::render(&[runtime_diagnostic(error, file)], file, color),
             Error::Io(message) => format!("error: {message}\n"),
             Error::Codegen(message) => format!("error: code generation failed (a kernjit bug): {message}\n"),
+            Error::Signature { .. } | Error::UnknownKernel { .. } => format!("error: {self}\n"),
         }
     }
 
@@ -224,7 +252,7 @@ impl Error {
         match self {
             Error::Compile { diagnostics, .. } => diagnostics.clone(),
             Error::Runtime { file, error } => vec![runtime_diagnostic(error, file)],
-            Error::Io(_) | Error::Codegen(_) => Vec::new(),
+            Error::Io(_) | Error::Codegen(_) | Error::Signature { .. } | Error::UnknownKernel { .. } => Vec::new(),
         }
     }
 }
@@ -254,6 +282,15 @@ impl fmt::Display for Error {
                 )
             }
             Error::Io(message) | Error::Codegen(message) => f.write_str(message),
+            Error::Signature { kernel, message } if kernel.is_empty() => f.write_str(message),
+            Error::Signature { kernel, message } => write!(f, "kernel `{kernel}`: {message}"),
+            Error::UnknownKernel { name, available } => {
+                let names: Vec<String> = available.iter().map(|name| format!("`{name}`")).collect();
+                match names.len() {
+                    0 => write!(f, "no kernel named `{name}`: the module defines no kernels"),
+                    _ => write!(f, "no kernel named `{name}`; the module defines {}", names.join(", ")),
+                }
+            }
         }
     }
 }

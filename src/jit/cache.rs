@@ -4,13 +4,18 @@
 //! once-cell under a short write lock and compiles outside it; concurrent
 //! callers of the same signature wait on that cell, so each signature is
 //! compiled exactly once.
+//!
+//! The cache also counts lookups and compilations and sums the time spent in
+//! each compilation phase, for `Module::stats`.
 
 use super::engine::CompiledProgram;
 use crate::tir;
 use crate::types::Type;
 use crate::Error;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
+use std::time::Duration;
 
 type Key = (String, Vec<Type>);
 type Slot = Arc<OnceLock<Result<Arc<CompiledProgram>, Error>>>;
@@ -18,6 +23,23 @@ type Slot = Arc<OnceLock<Result<Arc<CompiledProgram>, Error>>>;
 #[derive(Default)]
 pub struct Cache {
     entries: RwLock<HashMap<Key, Slot>>,
+    lookups: AtomicU64,
+    compiles: AtomicU64,
+    infer_nanos: AtomicU64,
+    codegen_nanos: AtomicU64,
+}
+
+/// What the cache has done so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Calls of [`Cache::get_or_compile`].
+    pub lookups: u64,
+    /// How many of them ran the compiler (the others found the signature,
+    /// possibly waiting for another thread compiling it).
+    pub compiles: u64,
+    /// Time recorded with [`Cache::record_phases`], summed.
+    pub infer: Duration,
+    pub codegen: Duration,
 }
 
 impl std::fmt::Debug for Cache {
@@ -36,6 +58,7 @@ impl Cache {
         types: &[Type],
         compile: impl FnOnce() -> Result<(tir::Program, CompiledProgram), Error>,
     ) -> Result<Arc<CompiledProgram>, Error> {
+        self.lookups.fetch_add(1, Ordering::Relaxed);
         let key = (kernel.to_string(), types.to_vec());
         let existing = self.entries.read().ok().and_then(|entries| entries.get(&key).cloned());
         let slot = match existing {
@@ -48,6 +71,27 @@ impl Cache {
                 entries.entry(key).or_default().clone()
             }
         };
-        slot.get_or_init(|| compile().map(|(_, compiled)| Arc::new(compiled))).clone()
+        slot.get_or_init(|| {
+            self.compiles.fetch_add(1, Ordering::Relaxed);
+            compile().map(|(_, compiled)| Arc::new(compiled))
+        })
+        .clone()
+    }
+
+    /// Adds the time one compilation spent in type inference and in code
+    /// generation (lowering, Cranelift and finalizing).
+    pub fn record_phases(&self, infer: Duration, codegen: Duration) {
+        let nanos = |duration: Duration| u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+        self.infer_nanos.fetch_add(nanos(infer), Ordering::Relaxed);
+        self.codegen_nanos.fetch_add(nanos(codegen), Ordering::Relaxed);
+    }
+
+    pub fn stats(&self) -> CacheStats {
+        CacheStats {
+            lookups: self.lookups.load(Ordering::Relaxed),
+            compiles: self.compiles.load(Ordering::Relaxed),
+            infer: Duration::from_nanos(self.infer_nanos.load(Ordering::Relaxed)),
+            codegen: Duration::from_nanos(self.codegen_nanos.load(Ordering::Relaxed)),
+        }
     }
 }

@@ -4,6 +4,12 @@
 //! [`CompiledProgram::call`] marshals arguments into the ABI's slots, runs the
 //! entry trampoline with a fresh [`runtime::CallRuntime`], and turns the
 //! status and error slot back into a value or a [`RuntimeError`].
+//! [`CompiledProgram::call_slots`] is the same call for callers (the
+//! embedding API) that build the argument slots themselves.
+//!
+//! Compiling also records which array parameters the program may write
+//! ([`CompiledProgram::writes_param`]), so that callers holding read-only
+//! memory can refuse to pass it.
 
 use super::lower::{self, LowerOptions};
 use super::runtime::{self, CallRuntime, Site};
@@ -11,6 +17,7 @@ use crate::tir;
 use crate::types::Type;
 use crate::value::{RuntimeError, RuntimeErrorKind, Value};
 use cranelift_jit::JITModule;
+use std::collections::BTreeSet;
 use std::sync::Mutex;
 
 /// Machine code for one specialised program.
@@ -18,6 +25,10 @@ pub struct CompiledProgram {
     /// Address of `entry(ctx, args, results) -> i8` inside `module`'s memory.
     entry: usize,
     params: Vec<Type>,
+    /// The entry kernel's parameter names, for messages.
+    param_names: Vec<String>,
+    /// Per parameter: whether the program may store into the array it holds.
+    written_params: Vec<bool>,
     ret: Type,
     sites: Vec<Site>,
     /// Owns the code; freed on drop (nothing can call it afterwards).
@@ -36,6 +47,8 @@ impl CompiledProgram {
         Ok(CompiledProgram {
             entry: lowered.entry as usize,
             params: entry.params.iter().map(|p| entry.local(*p).ty.clone()).collect(),
+            param_names: entry.params.iter().map(|p| entry.local(*p).name.clone()).collect(),
+            written_params: written_params(program),
             ret: entry.ret.clone(),
             sites: lowered.sites,
             module: Mutex::new(Some(lowered.module)),
@@ -48,26 +61,83 @@ impl CompiledProgram {
         &self.params
     }
 
+    /// The entry kernel's parameter names.
+    pub fn param_names(&self) -> &[String] {
+        &self.param_names
+    }
+
+    /// The entry kernel's return type.
+    pub fn ret(&self) -> &Type {
+        &self.ret
+    }
+
+    /// Whether the program may store into the array passed as parameter
+    /// `index` (directly, through a view or another name for it, or in a
+    /// function it is passed to). Conservative: `false` means no store can
+    /// reach that array; `true` for a scalar parameter never happens.
+    pub fn writes_param(&self, index: usize) -> bool {
+        self.written_params.get(index).copied().unwrap_or(true)
+    }
+
     /// Runs the program. Array arguments are updated in place.
     pub fn call(&self, args: &mut [Value]) -> Result<Value, RuntimeError> {
-        let internal = |message: String| RuntimeError {
-            kind: RuntimeErrorKind::Internal { message },
-            span: crate::span::Span::default(),
+        let (slots, _arrays) = runtime::argument_slots(args, &self.params).map_err(internal_error)?;
+        // SAFETY: `argument_slots` encoded one slot per parameter of exactly
+        // its type; the array slots point at boxes alive in `_arrays`, which
+        // describe the host arrays in `args`, borrowed exclusively (so alive,
+        // initialised and unaliased) until this call returns.
+        unsafe { self.call_slots(&slots) }
+    }
+
+    /// Runs the program on argument slots the caller built (abi.rs).
+    ///
+    /// # Safety
+    ///
+    /// `slots` holds exactly one slot per flattened parameter of
+    /// [`params`](Self::params), each encoded per abi.rs for that parameter's
+    /// type. Every array slot is the address of an [`ArrayArg`](super::abi::ArrayArg)
+    /// that stays alive and unchanged during the call, and whose `data`,
+    /// `shape` and `strides` describe initialised elements of the parameter's
+    /// dtype (a `bool` byte is 0 or 1) inside one live allocation, which stay
+    /// alive for the whole call and which nothing else writes while it runs.
+    /// If [`writes_param`](Self::writes_param) is true for the parameter, the
+    /// elements must also be writable and nothing else may read them during
+    /// the call (an exclusive borrow). With bounds checking off, the kernel's
+    /// own indices must stay within those shapes.
+    pub unsafe fn call_slots(&self, slots: &[u64]) -> Result<Value, RuntimeError> {
+        if slots.len() != runtime::argument_slot_count(&self.params) {
+            return Err(internal_error(format!(
+                "{} argument slots for {} parameter slots",
+                slots.len(),
+                runtime::argument_slot_count(&self.params)
+            )));
+        }
+        let result_count = runtime::result_slot_count(&self.ret).max(1);
+        let mut inline_results = [0u64; 8];
+        let mut heap_results = Vec::new();
+        let results: &mut [u64] = if result_count <= inline_results.len() {
+            &mut inline_results[..result_count]
+        } else {
+            heap_results.resize(result_count, 0);
+            &mut heap_results
         };
-        let (slots, _arrays) = runtime::argument_slots(args, &self.params).map_err(internal)?;
-        let mut results = vec![0u64; runtime::result_slot_count(&self.ret).max(1)];
         let mut call_runtime = CallRuntime::new();
         let mut context = runtime::new_context(&mut call_runtime);
-        // SAFETY: see `run_entry`.
-        let status = unsafe { run_entry(self.entry, &mut context, &slots, &mut results) };
+        // SAFETY: see `run_entry`; the slots are this function's contract.
+        let status = unsafe { run_entry(self.entry, &mut context, slots, results) };
         if status != super::abi::STATUS_OK {
             return Err(runtime::runtime_error(&context.error, &self.sites));
         }
         // SAFETY: the call succeeded, so every result slot holds a value of
         // `self.ret` encoded per abi.rs (an array slot points at a live
-        // `ArrayArg` owned by `call_runtime` or describing an argument).
-        Ok(unsafe { runtime::result_value(&self.ret, &results, &mut call_runtime) })
+        // `ArrayArg` owned by `call_runtime` or describing an argument, whose
+        // memory the caller keeps alive).
+        Ok(unsafe { runtime::result_value(&self.ret, results, &mut call_runtime) })
     }
+}
+
+fn internal_error(message: String) -> RuntimeError {
+    RuntimeError { kind: RuntimeErrorKind::Internal { message }, span: crate::span::Span::default() }
 }
 
 /// Calls the entry trampoline.
@@ -79,7 +149,7 @@ impl CompiledProgram {
 /// flattened parameter (array slots pointing at `ArrayArg`s that stay alive
 /// and describe valid memory for the whole call), `results` must have room
 /// for every result slot, and `context` must come from `runtime::new_context`
-/// with its runtime alive. `CompiledProgram::call` establishes all of these;
+/// with its runtime alive. `CompiledProgram::call_slots` establishes all of these;
 /// generated code never traps or unwinds (abi.rs), so the call returns.
 unsafe fn run_entry(entry: usize, context: &mut super::abi::CallContext, slots: &[u64], results: &mut [u64]) -> i8 {
     let function: EntryFn = unsafe { std::mem::transmute::<usize, EntryFn>(entry) };
@@ -97,6 +167,217 @@ impl Drop for CompiledProgram {
             // and it dies with `self`; no call can be running, since `call`
             // borrows `self`.
             unsafe { module.free_memory() };
+        }
+    }
+}
+
+// ---- Which parameters a program may write ----
+
+/// The parameters of a function an array expression may refer to (positions
+/// in its parameter list).
+type Roots = BTreeSet<usize>;
+
+/// For each parameter of the entry function, whether a store can reach the
+/// array it holds: a `Store` whose array expression may be rooted at that
+/// parameter (the parameter itself, a view of it, a local bound to either),
+/// or a call passing such an array to a parameter the callee may write.
+///
+/// Conservative by construction: an array-typed expression other than a
+/// local or a fresh array (`np.zeros`, `np.arange`) may refer to every array
+/// among its operands (so `g(a, b)` returning an array counts as `a` or `b`),
+/// and a local may refer to everything ever assigned to it. Calls are
+/// resolved by iterating to a fixed point, so recursion is covered.
+fn written_params(program: &tir::Program) -> Vec<bool> {
+    let roots: Vec<Vec<Roots>> = program.functions.iter().map(local_roots).collect();
+    let mut writes: Vec<Vec<bool>> = program.functions.iter().map(|f| vec![false; f.params.len()]).collect();
+    loop {
+        let mut changed = false;
+        // Callees are usually specialised after their callers, so visiting
+        // the functions backwards settles a call chain in one pass.
+        for (index, function) in program.functions.iter().enumerate().rev() {
+            let mut scan = WriteScan { roots: &roots[index], callee_writes: &writes, found: writes[index].clone() };
+            scan.block(&function.body);
+            if scan.found != writes[index] {
+                writes[index] = scan.found;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    writes.swap_remove(program.entry.0 as usize)
+}
+
+/// For each local of `function`, the parameters whose arrays it may hold.
+fn local_roots(function: &tir::Function) -> Vec<Roots> {
+    let mut roots = vec![Roots::new(); function.locals.len()];
+    for (position, param) in function.params.iter().enumerate() {
+        roots[param.0 as usize].insert(position);
+    }
+    let mut assignments = Vec::new();
+    collect_array_assignments(&function.body, &mut assignments);
+    loop {
+        let mut changed = false;
+        for (local, value) in &assignments {
+            for root in expr_roots(value, &roots) {
+                changed |= roots[local.0 as usize].insert(root);
+            }
+        }
+        if !changed {
+            return roots;
+        }
+    }
+}
+
+/// Every `local = value` of array type in `block`, nested blocks included.
+fn collect_array_assignments<'p>(block: &'p tir::Block, out: &mut Vec<(tir::LocalId, &'p tir::Expr)>) {
+    use tir::StmtKind;
+    for stmt in block {
+        match &stmt.kind {
+            StmtKind::Assign { local, value } => {
+                if matches!(value.ty, Type::Array(_)) {
+                    out.push((*local, value));
+                }
+            }
+            StmtKind::If { then, orelse, .. } => {
+                collect_array_assignments(then, out);
+                collect_array_assignments(orelse, out);
+            }
+            StmtKind::While { body, .. } | StmtKind::ForRange { body, .. } => collect_array_assignments(body, out),
+            StmtKind::Store { .. } | StmtKind::Break | StmtKind::Continue | StmtKind::Return(_) | StmtKind::Expr(_) => {
+            }
+        }
+    }
+}
+
+/// The parameters an expression's array value may refer to (empty for
+/// scalars, tuples and fresh arrays).
+fn expr_roots(expr: &tir::Expr, locals: &[Roots]) -> Roots {
+    use tir::ExprKind;
+    if !matches!(expr.ty, Type::Array(_)) {
+        return Roots::new();
+    }
+    match &expr.kind {
+        ExprKind::Local(local) => locals.get(local.0 as usize).cloned().unwrap_or_default(),
+        ExprKind::NewArray { .. } | ExprKind::Arange { .. } => Roots::new(),
+        _ => {
+            let mut roots = Roots::new();
+            for_each_operand(expr, |operand| roots.extend(expr_roots(operand, locals)));
+            roots
+        }
+    }
+}
+
+/// Finds the parameters of one function that stores may reach.
+struct WriteScan<'a> {
+    roots: &'a [Roots],
+    /// The current approximation for every function of the program.
+    callee_writes: &'a [Vec<bool>],
+    found: Vec<bool>,
+}
+
+impl WriteScan<'_> {
+    fn block(&mut self, block: &tir::Block) {
+        use tir::StmtKind;
+        for stmt in block {
+            match &stmt.kind {
+                StmtKind::Assign { value, .. } => self.expr(value),
+                StmtKind::Store { array, indices, value, .. } => {
+                    self.mark(array);
+                    self.expr(array);
+                    indices.iter().for_each(|index| self.expr(index));
+                    self.expr(value);
+                }
+                StmtKind::If { cond, then, orelse } => {
+                    self.expr(cond);
+                    self.block(then);
+                    self.block(orelse);
+                }
+                StmtKind::While { cond, body } => {
+                    self.expr(cond);
+                    self.block(body);
+                }
+                StmtKind::ForRange { start, stop, step, body, .. } => {
+                    self.expr(start);
+                    self.expr(stop);
+                    self.expr(step);
+                    self.block(body);
+                }
+                StmtKind::Return(Some(value)) | StmtKind::Expr(value) => self.expr(value),
+                StmtKind::Return(None) | StmtKind::Break | StmtKind::Continue => {}
+            }
+        }
+    }
+
+    fn expr(&mut self, expr: &tir::Expr) {
+        if let tir::ExprKind::Call { func, args } = &expr.kind {
+            let callee = self.callee_writes.get(func.0 as usize);
+            for (position, arg) in args.iter().enumerate() {
+                if callee.is_none_or(|writes| writes.get(position).copied().unwrap_or(true)) {
+                    self.mark(arg);
+                }
+            }
+        }
+        for_each_operand(expr, |operand| self.expr(operand));
+    }
+
+    /// Records that the array `target` evaluates to may be written.
+    fn mark(&mut self, target: &tir::Expr) {
+        for root in expr_roots(target, self.roots) {
+            if let Some(written) = self.found.get_mut(root) {
+                *written = true;
+            }
+        }
+    }
+}
+
+/// Calls `f` on every direct operand of `expr`, in evaluation order. The
+/// match lists every variant, so a new kind of expression must be added here.
+fn for_each_operand<'e>(expr: &'e tir::Expr, mut f: impl FnMut(&'e tir::Expr)) {
+    use tir::ExprKind;
+    match &expr.kind {
+        ExprKind::Const(_) | ExprKind::Local(_) => {}
+        ExprKind::Cast(inner) | ExprKind::Unary(_, inner) | ExprKind::Powi(inner, _) | ExprKind::TupleGet(inner, _) => {
+            f(inner)
+        }
+        ExprKind::Binary(_, a, b) | ExprKind::And(a, b) | ExprKind::Or(a, b) => {
+            f(a);
+            f(b);
+        }
+        ExprKind::Compare { first, rest } => {
+            f(first);
+            rest.iter().for_each(|(_, _, operand)| f(operand));
+        }
+        ExprKind::IfExp { cond, then, orelse } => {
+            f(cond);
+            f(then);
+            f(orelse);
+        }
+        ExprKind::Index { array, indices, .. } => {
+            f(array);
+            indices.iter().for_each(f);
+        }
+        ExprKind::View { array, items, .. } => {
+            f(array);
+            for item in items {
+                match item {
+                    tir::ViewItem::Index(index) => f(index),
+                    tir::ViewItem::Range { lower, upper } => lower.iter().chain(upper.iter()).for_each(&mut f),
+                }
+            }
+        }
+        ExprKind::Call { args, .. } | ExprKind::Builtin { args, .. } | ExprKind::Tuple(args) => args.iter().for_each(f),
+        ExprKind::NewArray { shape, fill } => {
+            shape.iter().for_each(&mut f);
+            if let tir::Fill::Value(value) = fill {
+                f(value);
+            }
+        }
+        ExprKind::Arange { start, stop, step } => {
+            f(start);
+            f(stop);
+            f(step);
         }
     }
 }

@@ -132,8 +132,16 @@ pub fn lower_with_listings(
     Ok(Lowered { module, entry, sites, clif, asm })
 }
 
-/// The host's ISA with every CPU feature it has, optimising for speed.
+/// The host's ISA with every CPU feature it has, optimising for speed. Built
+/// once per process (per verifier setting): detecting the CPU and building
+/// the flags costs more than compiling a small kernel.
 fn host_isa(options: &LowerOptions) -> Result<cranelift_codegen::isa::OwnedTargetIsa, String> {
+    static ISAS: [std::sync::OnceLock<Result<cranelift_codegen::isa::OwnedTargetIsa, String>>; 2] =
+        [std::sync::OnceLock::new(), std::sync::OnceLock::new()];
+    ISAS[options.verify as usize].get_or_init(|| build_host_isa(options)).clone()
+}
+
+fn build_host_isa(options: &LowerOptions) -> Result<cranelift_codegen::isa::OwnedTargetIsa, String> {
     let mut flags = settings::builder();
     let set =
         |flags: &mut settings::Builder, name: &str, value: &str| flags.set(name, value).map_err(|e| e.to_string());

@@ -1,7 +1,9 @@
 //! The one integration-test binary (one link, many modules).
 
+mod api;
 mod bad_input;
 mod cli;
 mod golden;
 mod jit;
 mod kernels;
+mod no_traps;
