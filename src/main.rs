@@ -453,8 +453,10 @@ fn dump(args: &DumpArgs) -> Result<(), Failure> {
             let asm = args.stage == Stage::Asm;
             let lowered = kernjit::jit::lower::lower_with_listings(&program, &options, !asm, asm)
                 .map_err(|m| Failure::Message(format!("code generation failed (a kernjit bug): {m}")))?;
+            let checks = lowered.checks;
             let (clif, asm_text) = lowered.into_listings();
-            if asm { asm_text } else { clif }.unwrap_or_default()
+            let listing = if asm { asm_text } else { clif }.unwrap_or_default();
+            format!("; bounds checks: {} kept, {} removed (proven in range)\n{listing}", checks.kept, checks.removed)
         }
     };
     write_stdout(&text)

@@ -57,6 +57,15 @@ pub struct Lowered {
     pub clif: Option<String>,
     /// The machine code of every function as text, when asked for.
     pub asm: Option<String>,
+    /// Index checks emitted, and index checks proven unnecessary.
+    pub checks: BoundsChecks,
+}
+
+/// How many array index checks code generation kept and removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BoundsChecks {
+    pub kept: usize,
+    pub removed: usize,
 }
 
 impl Lowered {
@@ -101,6 +110,7 @@ pub fn lower_with_listings(
     }
 
     let mut sites = Vec::new();
+    let mut checks = BoundsChecks::default();
     let mut clif = keep_clif.then(String::new);
     let mut asm = keep_asm.then(String::new);
     let mut context = module.make_context();
@@ -112,7 +122,9 @@ pub fn lower_with_listings(
             let builder = FunctionBuilder::new(&mut context.func, &mut builder_context);
             let translator =
                 Translator::new(builder, program, function, &mut module, &func_ids, &mut helpers, &mut sites, options);
-            translator.translate_function();
+            let counted = translator.translate_function();
+            checks.kept += counted.kept;
+            checks.removed += counted.removed;
         }
         if let Some(text) = clif.as_mut() {
             text.push_str(&format!("; {} ({})\n{}\n", function.name, index, context.func.display()));
@@ -129,7 +141,7 @@ pub fn lower_with_listings(
     let entry_id = define_entry(&mut module, program, &func_ids, &mut context, &mut builder_context)?;
     module.finalize_definitions().map_err(|e| e.to_string())?;
     let entry = module.get_finalized_function(entry_id);
-    Ok(Lowered { module, entry, sites, clif, asm })
+    Ok(Lowered { module, entry, sites, clif, asm, checks })
 }
 
 /// The host's ISA with every CPU feature it has, optimising for speed. Built
@@ -230,6 +242,43 @@ fn define_entry(
     module.define_function(id, context).map_err(|e| format!("{e:?}"))?;
     module.clear_context(context);
     Ok(id)
+}
+
+/// `for var in range(c, a.shape[k], d)` with constants `c >= 0`, `d >= 1`,
+/// where the body assigns neither `var` nor `a`: every value of `var` in the
+/// body is in `[0, a.shape[k])` (the extent is read once, before the loop, and
+/// `a` cannot change), so `a[..., var, ...]` on axis `k` needs no check.
+fn in_bounds_fact(
+    var: tir::LocalId,
+    start: &tir::Expr,
+    stop: &tir::Expr,
+    step: &tir::Expr,
+    body: &[tir::Stmt],
+) -> Option<(tir::LocalId, tir::LocalId, u8)> {
+    let constant = |e: &tir::Expr| match e.kind {
+        ExprKind::Const(Scalar::I64(v)) => Some(v),
+        _ => None,
+    };
+    if constant(start)? < 0 || constant(step)? < 1 {
+        return None;
+    }
+    let ExprKind::Builtin { op: Builtin::Shape(axis), args } = &stop.kind else { return None };
+    let ExprKind::Local(array) = args.first()?.kind else { return None };
+    if assigns(body, var) || assigns(body, array) {
+        return None;
+    }
+    Some((var, array, *axis))
+}
+
+/// Whether a block assigns `local` (directly, or as a nested loop variable).
+fn assigns(block: &[tir::Stmt], local: tir::LocalId) -> bool {
+    block.iter().any(|stmt| match &stmt.kind {
+        StmtKind::Assign { local: target, .. } => *target == local,
+        StmtKind::If { then, orelse, .. } => assigns(then, local) || assigns(orelse, local),
+        StmtKind::While { body, .. } => assigns(body, local),
+        StmtKind::ForRange { var, body, .. } => *var == local || assigns(body, local),
+        _ => false,
+    })
 }
 
 /// Runtime helpers and math routines, declared once per module and imported
@@ -369,6 +418,10 @@ struct Translator<'a, 'b> {
     header_flags: MemFlagsData,
     /// Flags for context, stack-slot and view-descriptor accesses.
     plain_flags: MemFlagsData,
+    /// `(loop variable, array, axis)`: inside these loops, indexing `array`
+    /// on `axis` with the loop variable is in bounds (see `in_bounds_fact`).
+    in_bounds: Vec<(tir::LocalId, tir::LocalId, u8)>,
+    checks: BoundsChecks,
 }
 
 impl<'a, 'b> Translator<'a, 'b> {
@@ -408,10 +461,12 @@ impl<'a, 'b> Translator<'a, 'b> {
             data_flags,
             header_flags,
             plain_flags,
+            in_bounds: Vec::new(),
+            checks: BoundsChecks::default(),
         }
     }
 
-    fn translate_function(mut self) {
+    fn translate_function(mut self) -> BoundsChecks {
         // Every local gets its variables, initialised to zero / an empty array.
         for local in &self.function.locals {
             let vars = self.declare_local(&local.ty);
@@ -445,6 +500,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         self.builder.seal_all_blocks();
         let config = self.module.isa().frontend_config();
         self.builder.finalize(config);
+        self.checks
     }
 
     // ---- locals ------------------------------------------------------------
@@ -653,10 +709,11 @@ impl<'a, 'b> Translator<'a, 'b> {
                 false
             }
             StmtKind::Store { array, indices, value, array_name } => {
+                let proven = self.proven_in_bounds(array, indices);
                 let array = self.translate_expr(array).array();
                 let index_values: Vec<ClValue> = indices.iter().map(|i| self.translate_expr(i).scalar()).collect();
                 let value = self.translate_expr(value).scalar();
-                let address = self.element_address(&array, &index_values, stmt.span, array_name);
+                let address = self.element_address(&array, &index_values, &proven, stmt.span, array_name);
                 self.builder.ins().store(self.data_flags, value, address, 0);
                 false
             }
@@ -775,6 +832,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         range_span: Span,
         parallel: Option<&'a tir::Parallel>,
     ) {
+        let (start_expr, stop_expr, step_expr) = (start, stop, step);
         let start = self.translate_expr(start).scalar();
         let stop = self.translate_expr(stop).scalar();
         let step = self.translate_expr(step).scalar();
@@ -782,6 +840,10 @@ impl<'a, 'b> Translator<'a, 'b> {
         let nonzero = self.builder.ins().icmp_imm_s(IntCC::NotEqual, step, 0);
         self.check(nonzero, abi::ERROR_ZERO_STEP, site, &[]);
         let count = self.trip_count(start, stop, step);
+        let fact = in_bounds_fact(var, start_expr, stop_expr, step_expr, body);
+        if let Some(fact) = fact {
+            self.in_bounds.push(fact);
+        }
         match parallel {
             Some(parallel) if !parallel.reductions.is_empty() => {
                 self.translate_reduction_loop(var, start, step, count, body, parallel)
@@ -790,6 +852,9 @@ impl<'a, 'b> Translator<'a, 'b> {
                 let zero = self.i64_const(0);
                 self.counted_loop(var, start, step, zero, count, body);
             }
+        }
+        if fact.is_some() {
+            self.in_bounds.pop();
         }
     }
 
@@ -994,6 +1059,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         let wrapped = self.builder.ins().iadd(index, extent);
         let position = self.builder.ins().select(negative, wrapped, index);
         if self.options.boundscheck {
+            self.checks.kept += 1;
             let inside = self.builder.ins().icmp(IntCC::UnsignedLessThan, position, extent);
             let axis_value = self.i64_const(axis as i64);
             let count = self.i64_const(all.len() as i64);
@@ -1011,10 +1077,39 @@ impl<'a, 'b> Translator<'a, 'b> {
         position
     }
 
-    fn element_address(&mut self, array: &ArrayVal, indices: &[ClValue], span: Span, name: &str) -> ClValue {
+    /// Which indices of `array[indices]` are proven in bounds: the loop
+    /// variable of an enclosing `range(a.shape[k])` indexing `a` on axis `k`.
+    fn proven_in_bounds(&self, array: &tir::Expr, indices: &[tir::Expr]) -> Vec<bool> {
+        let ExprKind::Local(array_local) = array.kind else { return vec![false; indices.len()] };
+        indices
+            .iter()
+            .enumerate()
+            .map(|(axis, index)| match index.kind {
+                ExprKind::Local(var) => self.in_bounds.contains(&(var, array_local, axis as u8)),
+                _ => false,
+            })
+            .collect()
+    }
+
+    fn element_address(
+        &mut self,
+        array: &ArrayVal,
+        indices: &[ClValue],
+        proven: &[bool],
+        span: Span,
+        name: &str,
+    ) -> ClValue {
         let site = self.site(span, name);
         let positions: Vec<ClValue> = (0..indices.len())
-            .map(|axis| self.checked_index(indices[axis], array.shape[axis], axis, indices, site))
+            .map(|axis| {
+                if proven[axis] {
+                    // 0 <= index < extent holds: no wrap, no check.
+                    self.checks.removed += 1;
+                    indices[axis]
+                } else {
+                    self.checked_index(indices[axis], array.shape[axis], axis, indices, site)
+                }
+            })
             .collect();
         let mut offset = self.i64_const(0);
         for (position, stride) in positions.iter().zip(&array.strides) {
@@ -1135,9 +1230,10 @@ impl<'a, 'b> Translator<'a, 'b> {
             }
             ExprKind::IfExp { cond, then, orelse } => self.translate_if_exp(cond, then, orelse, &expr.ty),
             ExprKind::Index { array, indices, name } => {
+                let proven = self.proven_in_bounds(array, indices);
                 let array = self.translate_expr(array).array();
                 let index_values: Vec<ClValue> = indices.iter().map(|i| self.translate_expr(i).scalar()).collect();
-                let address = self.element_address(&array, &index_values, expr.span, name);
+                let address = self.element_address(&array, &index_values, &proven, expr.span, name);
                 Val::Scalar(self.builder.ins().load(clif_type(array.dtype), self.data_flags, address, 0))
             }
             ExprKind::View { array, items, name } => {

@@ -90,3 +90,34 @@ fn jit_agrees_with_the_interpreter_on_every_run_line() {
     assert!(compared > 300, "only {compared} run lines compared");
     assert!(failures.is_empty(), "{} of {compared} runs differ:\n{}", failures.len(), failures.join("\n\n"));
 }
+
+#[test]
+fn bounds_checks_are_removed_only_where_proven() {
+    use kernjit::jit::lower::{lower_with_listings, LowerOptions};
+    use kernjit::types::parse_signature;
+    let source = "\
+def copy(a, b):
+    for i in range(a.shape[0]):
+        b[i] = a[i]
+    for j in range(1, a.shape[0], 2):
+        b[j] = a[j] + 1.0
+    for k in range(a.shape[0]):
+        k = k + 1
+        b[0] = a[k - 1]
+";
+    let module = Module::parse("bce.kern", source.as_bytes()).unwrap();
+    let signature = parse_signature("copy(f64[:], f64[:])").unwrap();
+    let program = module.specialise("copy", &signature.args).unwrap();
+    let lowered =
+        lower_with_listings(&program, &LowerOptions { boundscheck: true, verify: true }, false, false).unwrap();
+    // a[i] and a[j] are proven; b[i], b[j], b[0] and a[k - 1] (k is assigned) are not.
+    assert_eq!((lowered.checks.removed, lowered.checks.kept), (2, 4));
+    drop(lowered.into_listings());
+    // The kept check on `b` still catches a shorter `b`.
+    let mut args = [
+        Value::Array(ArrayData::F64(ndarray::ArrayD::zeros(vec![4]))),
+        Value::Array(ArrayData::F64(ndarray::ArrayD::zeros(vec![2]))),
+    ];
+    let error = module.run("copy", &mut args).unwrap_err().render(false);
+    assert!(error.contains("b[2]: index 2 out of bounds for axis 0 with size 2"), "{error}");
+}
