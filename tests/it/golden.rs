@@ -11,14 +11,14 @@
 //! rewrite the expectations; review the diff before committing.
 
 use kernjit::{cli_args, tir, types, ArrayData, Module, Value};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 const MARKER: &str = "# ---- expected (UPDATE_GOLDEN=1 cargo test --test it golden rewrites this) ----";
 
 #[test]
 fn golden() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
-    let files = kern_files(&root);
+    let files = crate::corpus::kern_files(&root);
     assert!(files.len() >= 10, "expected golden files under {}", root.display());
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     let mut failures = Vec::new();
@@ -45,20 +45,6 @@ fn golden() {
         }
     }
     assert!(failures.is_empty(), "{} golden file(s) differ:\n{}", failures.len(), failures.join("\n"));
-}
-
-fn kern_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files.extend(kern_files(&path));
-        } else if path.extension().is_some_and(|e| e == "kern") {
-            files.push(path);
-        }
-    }
-    files.sort();
-    files
 }
 
 /// What the golden file expects: syntax errors, or one entry per directive.

@@ -4,18 +4,6 @@
 //! and IEEE values bit for bit (any NaN equals any NaN).
 
 use kernjit::{cli_args, ArrayData, Module, Scalar, Value};
-use std::path::{Path, PathBuf};
-
-fn kern_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            kern_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "kern") {
-            out.push(path);
-        }
-    }
-}
 
 /// A comparable rendering: scalars as type and bits (NaN canonicalised).
 fn scalar_key(s: Scalar) -> String {
@@ -57,11 +45,8 @@ fn outcome(result: Result<Value, kernjit::Error>, args: &[Value]) -> String {
 
 #[test]
 fn jit_agrees_with_the_interpreter_on_every_run_line() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut files = Vec::new();
-    kern_files(&root.join("tests/golden"), &mut files);
-    kern_files(&root.join("kernels"), &mut files);
-    files.sort();
+    let root = crate::corpus::root();
+    let files = crate::corpus::all_programs();
     let mut compared = 0;
     let mut failures = Vec::new();
     for path in &files {

@@ -7,14 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn kernel_files() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("kernels");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "kern"))
-        .collect();
-    files.sort();
-    files
+    crate::corpus::kern_files(&crate::corpus::root().join("kernels"))
 }
 
 /// Runs one `# run:` line in the interpreter.

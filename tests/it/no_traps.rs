@@ -8,18 +8,6 @@
 use kernjit::jit::lower::{lower_with_listings, LowerOptions};
 use kernjit::{cli_args, Module};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-
-fn kern_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            kern_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "kern") {
-            out.push(path);
-        }
-    }
-}
 
 /// Problems in the CLIF text of a program (functions are separated by
 /// `function` headers; value names are local to a function).
@@ -69,11 +57,7 @@ fn check_function(clif: &str) -> Vec<String> {
 
 #[test]
 fn generated_code_has_no_trapping_instructions() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut files = Vec::new();
-    kern_files(&root.join("tests/golden"), &mut files);
-    kern_files(&root.join("kernels"), &mut files);
-    files.sort();
+    let files = crate::corpus::all_programs();
     let mut checked = 0;
     let mut divisions = 0;
     let mut problems = Vec::new();
