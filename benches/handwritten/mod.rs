@@ -11,7 +11,7 @@
 //! against; they must not be tuned beyond what a careful Rust programmer
 //! would write (no `unsafe`, no explicit SIMD, no reordering of sums).
 
-use std::f64::consts::PI;
+use std::f64::consts::{FRAC_1_SQRT_2, PI};
 
 /// The Keys cubic-convolution weight (a = -0.5), `bicubic.kern: keys_weight`.
 fn keys_weight(t: f64) -> f64 {
@@ -246,7 +246,8 @@ pub fn jacobi_step(u: &[f64], f: &[f64], h2: f64, out: &mut [f64], nx: usize) {
 }
 
 /// `histogram.kern: bin_index`: the bin of `v`, or `None` outside [lo, hi)
-/// or NaN.
+/// or NaN (hence the negated comparison, as in the kernel).
+#[allow(clippy::neg_cmp_op_on_partial_ord)]
 fn bin_index(v: f64, lo: f64, scale: f64, nbins: i64) -> Option<usize> {
     if !(v >= lo) {
         return None;
@@ -276,9 +277,10 @@ pub fn histogram(values: &[f64], lo: f64, hi: f64, counts: &mut [i64]) -> i64 {
     total
 }
 
-/// `black_scholes.kern: norm_cdf`.
+/// `black_scholes.kern: norm_cdf` (the kernel's literal `0.7071067811865476`
+/// is the `f64` nearest 1/sqrt(2), `FRAC_1_SQRT_2`).
 fn norm_cdf(x: f64) -> f64 {
-    0.5 * (1.0 + libm::erf(x * 0.7071067811865476))
+    0.5 * (1.0 + libm::erf(x * FRAC_1_SQRT_2))
 }
 
 /// `black_scholes.kern: black_scholes`: call and put prices per option.
