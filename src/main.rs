@@ -456,7 +456,10 @@ fn dump(args: &DumpArgs) -> Result<(), Failure> {
             let checks = lowered.checks;
             let (clif, asm_text) = lowered.into_listings();
             let listing = if asm { asm_text } else { clif }.unwrap_or_default();
-            format!("; bounds checks: {} kept, {} removed (proven in range)\n{listing}", checks.kept, checks.removed)
+            format!(
+                "; bounds checks: {} kept, {} hoisted (checked once before their loop), {} removed (proven in range)\n{listing}",
+                checks.kept, checks.hoisted, checks.removed
+            )
         }
     };
     write_stdout(&text)

@@ -29,7 +29,8 @@ use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, FuncId, Linkage, Module};
-use std::collections::HashMap;
+use super::hoist::{self, AxisIndex};
+use std::collections::{HashMap, HashSet};
 
 /// How to compile.
 #[derive(Clone, Debug)]
@@ -61,11 +62,17 @@ pub struct Lowered {
     pub checks: BoundsChecks,
 }
 
-/// How many array index checks code generation kept and removed.
+/// What became of the array index checks, counted once per index in the
+/// source (an access in a versioned loop is counted in its fast copy only).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BoundsChecks {
+    /// Checked on every execution.
     pub kept: usize,
+    /// Proven in bounds (`hoist::in_bounds_fact`): never checked.
     pub removed: usize,
+    /// Checked once before a loop, which then runs a copy without them
+    /// (`hoist::hoistable`).
+    pub hoisted: usize,
 }
 
 impl Lowered {
@@ -125,6 +132,7 @@ pub fn lower_with_listings(
             let counted = translator.translate_function();
             checks.kept += counted.kept;
             checks.removed += counted.removed;
+            checks.hoisted += counted.hoisted;
         }
         if let Some(text) = clif.as_mut() {
             text.push_str(&format!("; {} ({})\n{}\n", function.name, index, context.func.display()));
@@ -244,43 +252,6 @@ fn define_entry(
     Ok(id)
 }
 
-/// `for var in range(c, a.shape[k], d)` with constants `c >= 0`, `d >= 1`,
-/// where the body assigns neither `var` nor `a`: every value of `var` in the
-/// body is in `[0, a.shape[k])` (the extent is read once, before the loop, and
-/// `a` cannot change), so `a[..., var, ...]` on axis `k` needs no check.
-fn in_bounds_fact(
-    var: tir::LocalId,
-    start: &tir::Expr,
-    stop: &tir::Expr,
-    step: &tir::Expr,
-    body: &[tir::Stmt],
-) -> Option<(tir::LocalId, tir::LocalId, u8)> {
-    let constant = |e: &tir::Expr| match e.kind {
-        ExprKind::Const(Scalar::I64(v)) => Some(v),
-        _ => None,
-    };
-    if constant(start)? < 0 || constant(step)? < 1 {
-        return None;
-    }
-    let ExprKind::Builtin { op: Builtin::Shape(axis), args } = &stop.kind else { return None };
-    let ExprKind::Local(array) = args.first()?.kind else { return None };
-    if assigns(body, var) || assigns(body, array) {
-        return None;
-    }
-    Some((var, array, *axis))
-}
-
-/// Whether a block assigns `local` (directly, or as a nested loop variable).
-fn assigns(block: &[tir::Stmt], local: tir::LocalId) -> bool {
-    block.iter().any(|stmt| match &stmt.kind {
-        StmtKind::Assign { local: target, .. } => *target == local,
-        StmtKind::If { then, orelse, .. } => assigns(then, local) || assigns(orelse, local),
-        StmtKind::While { body, .. } => assigns(body, local),
-        StmtKind::ForRange { var, body, .. } => *var == local || assigns(body, local),
-        _ => false,
-    })
-}
-
 /// Runtime helpers and math routines, declared once per module and imported
 /// into each function on first use.
 struct Helpers {
@@ -337,6 +308,16 @@ impl Helpers {
         self.math.insert(symbol.name, id);
         Ok(id)
     }
+}
+
+/// Why an index needs no check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Proof {
+    None,
+    /// `hoist::in_bounds_fact`.
+    Fact,
+    /// Checked before the enclosing versioned loop.
+    Hoisted,
 }
 
 /// The Cranelift variables of one typed-IR local.
@@ -421,6 +402,15 @@ struct Translator<'a, 'b> {
     /// `(loop variable, array, axis)`: inside these loops, indexing `array`
     /// on `axis` with the loop variable is in bounds (see `in_bounds_fact`).
     in_bounds: Vec<(tir::LocalId, tir::LocalId, u8)>,
+    /// Accesses (`hoist::Access::key`) whose bounds an enclosing versioned
+    /// loop checked before it started: the fast copy being translated.
+    hoisted: HashSet<usize>,
+    /// False while translating the checked copy of a versioned loop: no
+    /// versioning inside it, so copies grow linearly with loop depth.
+    versioning: bool,
+    /// False while translating a second copy of code (its checks were
+    /// counted in the first).
+    counting: bool,
     checks: BoundsChecks,
 }
 
@@ -437,7 +427,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         options: &'a LowerOptions,
     ) -> Translator<'a, 'b> {
         let data_flags = MemFlagsData::trusted();
-        let header_flags = MemFlagsData::trusted().with_readonly().with_can_move();
+        let header_flags = MemFlagsData::trusted().with_readonly();
         let plain_flags = MemFlagsData::trusted();
         let entry = builder.create_block();
         builder.append_block_params_for_function_params(entry);
@@ -462,6 +452,9 @@ impl<'a, 'b> Translator<'a, 'b> {
             header_flags,
             plain_flags,
             in_bounds: Vec::new(),
+            hoisted: HashSet::new(),
+            versioning: true,
+            counting: true,
             checks: BoundsChecks::default(),
         }
     }
@@ -709,7 +702,7 @@ impl<'a, 'b> Translator<'a, 'b> {
                 false
             }
             StmtKind::Store { array, indices, value, array_name } => {
-                let proven = self.proven_in_bounds(array, indices);
+                let proven = self.proven_in_bounds(hoist::store_key(stmt), array, indices);
                 let array = self.translate_expr(array).array();
                 let index_values: Vec<ClValue> = indices.iter().map(|i| self.translate_expr(i).scalar()).collect();
                 let value = self.translate_expr(value).scalar();
@@ -840,10 +833,59 @@ impl<'a, 'b> Translator<'a, 'b> {
         let nonzero = self.builder.ins().icmp_imm_s(IntCC::NotEqual, step, 0);
         self.check(nonzero, abi::ERROR_ZERO_STEP, site, &[]);
         let count = self.trip_count(start, stop, step);
-        let fact = in_bounds_fact(var, start_expr, stop_expr, step_expr, body);
+        let fact = hoist::in_bounds_fact(var, start_expr, stop_expr, step_expr, body);
         if let Some(fact) = fact {
             self.in_bounds.push(fact);
         }
+        let accesses = self.accesses_to_hoist(var, body);
+        if accesses.is_empty() {
+            self.translate_loop(var, start, step, count, body, parallel);
+        } else {
+            // Versioning: check every hoisted access over the whole range
+            // once; run the copy without their checks if all pass, else the
+            // fully checked copy (which fails at the same trip as the
+            // interpreter).
+            let all_in_bounds = self.hoisted_checks_pass(&accesses, start, step, count);
+            let fast = self.builder.create_block();
+            let checked = self.builder.create_block();
+            let merge = self.builder.create_block();
+            self.builder.ins().brif(all_in_bounds, fast, &[], checked, &[]);
+
+            self.builder.switch_to_block(fast);
+            self.builder.seal_block(fast);
+            self.hoisted.extend(accesses.iter().map(|access| access.key));
+            self.translate_loop(var, start, step, count, body, parallel);
+            for access in &accesses {
+                self.hoisted.remove(&access.key);
+            }
+            self.builder.ins().jump(merge, &[]);
+
+            self.builder.set_cold_block(checked);
+            self.builder.switch_to_block(checked);
+            self.builder.seal_block(checked);
+            let saved = (self.versioning, self.counting);
+            (self.versioning, self.counting) = (false, false);
+            self.translate_loop(var, start, step, count, body, parallel);
+            (self.versioning, self.counting) = saved;
+            self.builder.ins().jump(merge, &[]);
+
+            self.builder.switch_to_block(merge);
+            self.builder.seal_block(merge);
+        }
+        if fact.is_some() {
+            self.in_bounds.pop();
+        }
+    }
+
+    fn translate_loop(
+        &mut self,
+        var: tir::LocalId,
+        start: ClValue,
+        step: ClValue,
+        count: ClValue,
+        body: &'a [tir::Stmt],
+        parallel: Option<&'a tir::Parallel>,
+    ) {
         match parallel {
             Some(parallel) if !parallel.reductions.is_empty() => {
                 self.translate_reduction_loop(var, start, step, count, body, parallel)
@@ -853,9 +895,91 @@ impl<'a, 'b> Translator<'a, 'b> {
                 self.counted_loop(var, start, step, zero, count, body);
             }
         }
-        if fact.is_some() {
-            self.in_bounds.pop();
+    }
+
+    /// The accesses in the loop's body worth checking before the loop: those
+    /// `hoist::hoistable` finds, less those already proven or hoisted.
+    fn accesses_to_hoist(&self, var: tir::LocalId, body: &'a [tir::Stmt]) -> Vec<hoist::Access<'a>> {
+        if !self.options.boundscheck || !self.versioning {
+            return Vec::new();
         }
+        let mut accesses = hoist::hoistable(var, body, self.function);
+        accesses.retain(|access| {
+            let proven = |(axis, index): (usize, &AxisIndex)| {
+                let local = match index {
+                    AxisIndex::Affine { negated_var: false, offset: None } => var,
+                    AxisIndex::Invariant(expr) => match expr.kind {
+                        ExprKind::Local(local) => local,
+                        _ => return false,
+                    },
+                    _ => return false,
+                };
+                self.in_bounds.contains(&(local, access.array, axis as u8))
+            };
+            !self.hoisted.contains(&access.key) && !access.indices.iter().enumerate().all(proven)
+        });
+        accesses
+    }
+
+    /// Whether every index of every access stays in bounds on every trip of
+    /// `start + t * step` for `t < count` (the answer is irrelevant, and
+    /// arbitrary, when `count` is 0). Computed in i128 so that `i + c` cannot
+    /// wrap.
+    fn hoisted_checks_pass(
+        &mut self,
+        accesses: &[hoist::Access<'a>],
+        start: ClValue,
+        step: ClValue,
+        count: ClValue,
+    ) -> ClValue {
+        let trips_after_first = self.builder.ins().iadd_imm_s(count, -1);
+        let distance = self.builder.ins().imul(trips_after_first, step);
+        let last = self.builder.ins().iadd(start, distance);
+        let upward = self.builder.ins().icmp_imm_s(IntCC::SignedGreaterThan, step, 0);
+        let low = self.builder.ins().select(upward, start, last);
+        let high = self.builder.ins().select(upward, last, start);
+        let low = self.builder.ins().sextend(cl::I128, low);
+        let high = self.builder.ins().sextend(cl::I128, high);
+        let zero = self.i64_const(0);
+        let zero = self.builder.ins().sextend(cl::I128, zero);
+        let mut all = self.builder.ins().iconst(cl::I8, 1);
+        for access in accesses {
+            let array = self.read_local(access.array).array();
+            for (axis, index) in access.indices.iter().enumerate() {
+                let extent = array.shape[axis];
+                let inside = match *index {
+                    AxisIndex::Invariant(expr) => {
+                        let value = self.translate_expr(expr).scalar();
+                        self.builder.ins().icmp(IntCC::UnsignedLessThan, value, extent)
+                    }
+                    AxisIndex::Affine { negated_var, offset } => {
+                        let offset = match offset {
+                            Some((expr, subtracted)) => {
+                                let value = self.translate_expr(expr).scalar();
+                                let value = self.builder.ins().sextend(cl::I128, value);
+                                if subtracted {
+                                    self.builder.ins().ineg(value)
+                                } else {
+                                    value
+                                }
+                            }
+                            None => zero,
+                        };
+                        let (min, max) = if negated_var {
+                            (self.builder.ins().isub(offset, high), self.builder.ins().isub(offset, low))
+                        } else {
+                            (self.builder.ins().iadd(low, offset), self.builder.ins().iadd(high, offset))
+                        };
+                        let extent = self.builder.ins().sextend(cl::I128, extent);
+                        let above_zero = self.builder.ins().icmp(IntCC::SignedGreaterThanOrEqual, min, zero);
+                        let below_extent = self.builder.ins().icmp(IntCC::SignedLessThan, max, extent);
+                        self.builder.ins().band(above_zero, below_extent)
+                    }
+                };
+                all = self.builder.ins().band(all, inside);
+            }
+        }
+        all
     }
 
     /// `for t in first..end: var = start + t * step; body` as a rotated loop.
@@ -1059,7 +1183,9 @@ impl<'a, 'b> Translator<'a, 'b> {
         let wrapped = self.builder.ins().iadd(index, extent);
         let position = self.builder.ins().select(negative, wrapped, index);
         if self.options.boundscheck {
-            self.checks.kept += 1;
+            if self.counting {
+                self.checks.kept += 1;
+            }
             let inside = self.builder.ins().icmp(IntCC::UnsignedLessThan, position, extent);
             let axis_value = self.i64_const(axis as i64);
             let count = self.i64_const(all.len() as i64);
@@ -1077,16 +1203,20 @@ impl<'a, 'b> Translator<'a, 'b> {
         position
     }
 
-    /// Which indices of `array[indices]` are proven in bounds: the loop
-    /// variable of an enclosing `range(a.shape[k])` indexing `a` on axis `k`.
-    fn proven_in_bounds(&self, array: &tir::Expr, indices: &[tir::Expr]) -> Vec<bool> {
-        let ExprKind::Local(array_local) = array.kind else { return vec![false; indices.len()] };
+    /// Which indices of the access `key`, `array[indices]`, need no check:
+    /// all if an enclosing versioned loop checked them, else the loop
+    /// variables of enclosing `range(a.shape[k])` loops indexing `a` on axis `k`.
+    fn proven_in_bounds(&self, key: usize, array: &tir::Expr, indices: &[tir::Expr]) -> Vec<Proof> {
+        if self.hoisted.contains(&key) {
+            return vec![Proof::Hoisted; indices.len()];
+        }
+        let ExprKind::Local(array_local) = array.kind else { return vec![Proof::None; indices.len()] };
         indices
             .iter()
             .enumerate()
             .map(|(axis, index)| match index.kind {
-                ExprKind::Local(var) => self.in_bounds.contains(&(var, array_local, axis as u8)),
-                _ => false,
+                ExprKind::Local(var) if self.in_bounds.contains(&(var, array_local, axis as u8)) => Proof::Fact,
+                _ => Proof::None,
             })
             .collect()
     }
@@ -1095,16 +1225,21 @@ impl<'a, 'b> Translator<'a, 'b> {
         &mut self,
         array: &ArrayVal,
         indices: &[ClValue],
-        proven: &[bool],
+        proven: &[Proof],
         span: Span,
         name: &str,
     ) -> ClValue {
         let site = self.site(span, name);
         let positions: Vec<ClValue> = (0..indices.len())
             .map(|axis| {
-                if proven[axis] {
+                if proven[axis] != Proof::None {
                     // 0 <= index < extent holds: no wrap, no check.
-                    self.checks.removed += 1;
+                    if self.counting {
+                        match proven[axis] {
+                            Proof::Hoisted => self.checks.hoisted += 1,
+                            _ => self.checks.removed += 1,
+                        }
+                    }
                     indices[axis]
                 } else {
                     self.checked_index(indices[axis], array.shape[axis], axis, indices, site)
@@ -1230,7 +1365,7 @@ impl<'a, 'b> Translator<'a, 'b> {
             }
             ExprKind::IfExp { cond, then, orelse } => self.translate_if_exp(cond, then, orelse, &expr.ty),
             ExprKind::Index { array, indices, name } => {
-                let proven = self.proven_in_bounds(array, indices);
+                let proven = self.proven_in_bounds(hoist::index_key(expr), array, indices);
                 let array = self.translate_expr(array).array();
                 let index_values: Vec<ClValue> = indices.iter().map(|i| self.translate_expr(i).scalar()).collect();
                 let address = self.element_address(&array, &index_values, &proven, expr.span, name);

@@ -7,5 +7,6 @@
 pub mod abi;
 pub mod cache;
 pub mod engine;
+pub mod hoist;
 pub mod lower;
 pub mod runtime;

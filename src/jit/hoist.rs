@@ -1,0 +1,279 @@
+//! Which array index checks a loop can do without.
+//!
+//! Two analyses of a `for var in range(...)` loop's typed IR, both pure:
+//!
+//! - [`in_bounds_fact`]: the loop variable of `range(c, a.shape[k], d)`
+//!   indexing `a` on axis `k` is always in bounds, so that check goes.
+//! - [`hoistable`]: the accesses whose every index is *invariant* in the loop
+//!   or *affine* in the loop variable (`i`, `i + c`, `c + i`, `i - c`,
+//!   `c - i` with `c` invariant). The range such an index covers over the
+//!   whole loop is known before the loop starts, so the lowering checks it
+//!   once there and *versions* the loop: a copy without those checks runs
+//!   when everything is in bounds, the fully checked copy otherwise. The
+//!   checked copy reports an error at exactly the iteration the interpreter
+//!   does, so versioning never changes what a program does, only how fast.
+//!
+//! "Invariant" is syntactic and conservative: constants, scalar locals the
+//! loop body never assigns, array extents of arrays it never rebinds, and
+//! `+ - *` (wrapping), negation and casts of those. Such an expression can
+//! be evaluated before the loop with no side effect and no error, and has
+//! the same value on every trip.
+
+use crate::tir::{self, Builtin, Expr, ExprKind, LocalId, Stmt, StmtKind, ViewItem};
+use crate::types::Type;
+use crate::value::Scalar;
+use std::collections::HashSet;
+
+/// Loops whose bodies are larger than this many typed-IR nodes are not
+/// versioned: the copy would cost more compile time than the checks cost.
+const MAX_VERSIONED_NODES: usize = 600;
+
+/// `for var in range(c, a.shape[k], d)` with constants `c >= 0`, `d >= 1`,
+/// where the body assigns neither `var` nor `a`: every value of `var` in the
+/// body is in `[0, a.shape[k])` (the extent is read once, before the loop, and
+/// `a` cannot change), so `a[..., var, ...]` on axis `k` needs no check.
+pub fn in_bounds_fact(var: LocalId, start: &Expr, stop: &Expr, step: &Expr, body: &[Stmt]) -> Option<(LocalId, LocalId, u8)> {
+    let constant = |e: &Expr| match e.kind {
+        ExprKind::Const(Scalar::I64(v)) => Some(v),
+        _ => None,
+    };
+    if constant(start)? < 0 || constant(step)? < 1 {
+        return None;
+    }
+    let ExprKind::Builtin { op: Builtin::Shape(axis), args } = &stop.kind else { return None };
+    let ExprKind::Local(array) = args.first()?.kind else { return None };
+    let assigned = assigned_locals(body);
+    if assigned.contains(&var) || assigned.contains(&array) {
+        return None;
+    }
+    Some((var, array, *axis))
+}
+
+/// One index of a hoistable access, as a function of the loop variable.
+#[derive(Clone, Copy, Debug)]
+pub enum AxisIndex<'a> {
+    /// The same value on every trip.
+    Invariant(&'a Expr),
+    /// `sign * var + offset`, where the offset is `+expr`, `-expr` (for
+    /// `var - expr`) or 0.
+    Affine { negated_var: bool, offset: Option<(&'a Expr, bool)> },
+}
+
+/// An array access (an `Index` expression or a `Store` statement) whose
+/// bounds can be checked once before the loop.
+#[derive(Clone, Debug)]
+pub struct Access<'a> {
+    /// Identifies the access node (its address) for the lowering.
+    pub key: usize,
+    pub array: LocalId,
+    pub indices: Vec<AxisIndex<'a>>,
+}
+
+/// The address of an `Index` expression or `Store` statement, as [`Access::key`].
+pub fn index_key(expr: &Expr) -> usize {
+    expr as *const Expr as usize
+}
+
+pub fn store_key(stmt: &Stmt) -> usize {
+    stmt as *const Stmt as usize
+}
+
+/// The accesses in `body` (nested blocks and loops included) that the loop
+/// `for var in range(...)` can check once, before it starts.
+pub fn hoistable<'a>(var: LocalId, body: &'a [Stmt], function: &tir::Function) -> Vec<Access<'a>> {
+    let mut assigned = assigned_locals(body);
+    // A loop variable the body reassigns is not `start + t * step`: indices
+    // using it are neither invariant nor affine.
+    let induction = !assigned.contains(&var);
+    assigned.insert(var);
+    let mut walker = Walker { var, induction, assigned, function, accesses: Vec::new(), nodes: 0 };
+    walker.block(body);
+    if walker.nodes > MAX_VERSIONED_NODES {
+        return Vec::new();
+    }
+    walker.accesses
+}
+
+/// Every local a block assigns (directly, or as a nested loop variable).
+pub fn assigned_locals(block: &[Stmt]) -> HashSet<LocalId> {
+    fn walk(block: &[Stmt], out: &mut HashSet<LocalId>) {
+        for stmt in block {
+            match &stmt.kind {
+                StmtKind::Assign { local, .. } => {
+                    out.insert(*local);
+                }
+                StmtKind::If { then, orelse, .. } => {
+                    walk(then, out);
+                    walk(orelse, out);
+                }
+                StmtKind::While { body, .. } => walk(body, out),
+                StmtKind::ForRange { var, body, .. } => {
+                    out.insert(*var);
+                    walk(body, out);
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut out = HashSet::new();
+    walk(block, &mut out);
+    out
+}
+
+struct Walker<'a, 'f> {
+    var: LocalId,
+    /// Whether `var` is `start + t * step` on trip `t` (the body never assigns it).
+    induction: bool,
+    assigned: HashSet<LocalId>,
+    function: &'f tir::Function,
+    accesses: Vec<Access<'a>>,
+    /// Typed-IR nodes seen, to give up on large bodies.
+    nodes: usize,
+}
+
+impl<'a> Walker<'a, '_> {
+    fn block(&mut self, block: &'a [Stmt]) {
+        for stmt in block {
+            if self.nodes > MAX_VERSIONED_NODES {
+                return;
+            }
+            self.nodes += 1;
+            match &stmt.kind {
+                StmtKind::Assign { value, .. } => self.expr(value),
+                StmtKind::Store { array, indices, value, .. } => {
+                    self.expr(array);
+                    indices.iter().for_each(|index| self.expr(index));
+                    self.expr(value);
+                    self.access(store_key(stmt), array, indices);
+                }
+                StmtKind::If { cond, then, orelse } => {
+                    self.expr(cond);
+                    self.block(then);
+                    self.block(orelse);
+                }
+                StmtKind::While { cond, body } => {
+                    self.expr(cond);
+                    self.block(body);
+                }
+                StmtKind::ForRange { start, stop, step, body, .. } => {
+                    self.expr(start);
+                    self.expr(stop);
+                    self.expr(step);
+                    self.block(body);
+                }
+                StmtKind::Return(Some(value)) | StmtKind::Expr(value) => self.expr(value),
+                StmtKind::Return(None) | StmtKind::Break | StmtKind::Continue => {}
+            }
+        }
+    }
+
+    fn expr(&mut self, expr: &'a Expr) {
+        self.nodes += 1;
+        match &expr.kind {
+            ExprKind::Const(_) | ExprKind::Local(_) => {}
+            ExprKind::Cast(inner) | ExprKind::Unary(_, inner) | ExprKind::Powi(inner, _) | ExprKind::TupleGet(inner, _) => {
+                self.expr(inner)
+            }
+            ExprKind::Binary(_, a, b) | ExprKind::And(a, b) | ExprKind::Or(a, b) => {
+                self.expr(a);
+                self.expr(b);
+            }
+            ExprKind::Compare { first, rest } => {
+                self.expr(first);
+                rest.iter().for_each(|(_, _, operand)| self.expr(operand));
+            }
+            ExprKind::IfExp { cond, then, orelse } => {
+                self.expr(cond);
+                self.expr(then);
+                self.expr(orelse);
+            }
+            ExprKind::Index { array, indices, .. } => {
+                self.expr(array);
+                indices.iter().for_each(|index| self.expr(index));
+                self.access(index_key(expr), array, indices);
+            }
+            ExprKind::View { array, items, .. } => {
+                self.expr(array);
+                for item in items {
+                    match item {
+                        ViewItem::Index(index) => self.expr(index),
+                        ViewItem::Range { lower, upper } => {
+                            lower.iter().chain(upper.iter()).for_each(|bound| self.expr(bound))
+                        }
+                    }
+                }
+            }
+            ExprKind::Call { args, .. } | ExprKind::Builtin { args, .. } | ExprKind::Tuple(args) => {
+                args.iter().for_each(|arg| self.expr(arg))
+            }
+            ExprKind::NewArray { shape, fill } => {
+                shape.iter().for_each(|extent| self.expr(extent));
+                if let tir::Fill::Value(value) = fill {
+                    self.expr(value);
+                }
+            }
+            ExprKind::Arange { start, stop, step } => {
+                self.expr(start);
+                self.expr(stop);
+                self.expr(step);
+            }
+        }
+    }
+
+    fn access(&mut self, key: usize, array: &'a Expr, indices: &'a [Expr]) {
+        let ExprKind::Local(array) = array.kind else { return };
+        if self.assigned.contains(&array) {
+            return;
+        }
+        let forms: Option<Vec<AxisIndex<'a>>> = indices.iter().map(|index| self.axis_index(index)).collect();
+        if let Some(indices) = forms {
+            self.accesses.push(Access { key, array, indices });
+        }
+    }
+
+    fn axis_index(&self, index: &'a Expr) -> Option<AxisIndex<'a>> {
+        if self.invariant(index) {
+            return Some(AxisIndex::Invariant(index));
+        }
+        if !self.induction {
+            return None;
+        }
+        let is_var = |e: &Expr| matches!(e.kind, ExprKind::Local(local) if local == self.var);
+        match &index.kind {
+            _ if is_var(index) => Some(AxisIndex::Affine { negated_var: false, offset: None }),
+            ExprKind::Binary(tir::BinaryOp::Add, a, b) if is_var(a) && self.invariant(b) => {
+                Some(AxisIndex::Affine { negated_var: false, offset: Some((b, false)) })
+            }
+            ExprKind::Binary(tir::BinaryOp::Add, a, b) if is_var(b) && self.invariant(a) => {
+                Some(AxisIndex::Affine { negated_var: false, offset: Some((a, false)) })
+            }
+            ExprKind::Binary(tir::BinaryOp::Sub, a, b) if is_var(a) && self.invariant(b) => {
+                Some(AxisIndex::Affine { negated_var: false, offset: Some((b, true)) })
+            }
+            ExprKind::Binary(tir::BinaryOp::Sub, a, b) if is_var(b) && self.invariant(a) => {
+                Some(AxisIndex::Affine { negated_var: true, offset: Some((a, false)) })
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether `expr` has the same value on every trip and can be evaluated
+    /// before the loop without effects or errors.
+    fn invariant(&self, expr: &Expr) -> bool {
+        match &expr.kind {
+            ExprKind::Const(_) => true,
+            ExprKind::Local(local) => {
+                !self.assigned.contains(local) && matches!(self.function.local(*local).ty, Type::Scalar(_))
+            }
+            ExprKind::Cast(inner) => matches!(inner.ty, Type::Scalar(_)) && self.invariant(inner),
+            ExprKind::Unary(tir::UnaryOp::Neg | tir::UnaryOp::Invert, inner) => self.invariant(inner),
+            ExprKind::Binary(tir::BinaryOp::Add | tir::BinaryOp::Sub | tir::BinaryOp::Mul, a, b) => {
+                self.invariant(a) && self.invariant(b)
+            }
+            ExprKind::Builtin { op: Builtin::Shape(_) | Builtin::Size, args } => {
+                matches!(args.as_slice(), [array] if matches!(array.kind, ExprKind::Local(local) if !self.assigned.contains(&local)))
+            }
+            _ => false,
+        }
+    }
+}
