@@ -29,7 +29,7 @@ use criterion::{BenchmarkId, Criterion, SamplingMode};
 use kernjit::cli_args;
 use kernjit::jit::engine::CompiledProgram;
 use kernjit::jit::lower::LowerOptions;
-use kernjit::{ArrayData, Module, Options, Scalar, Type, Value};
+use kernjit::{ArrayData, Layout, Module, Options, Scalar, Type, Value};
 use std::hint::black_box;
 use std::path::Path;
 use std::time::Duration;
@@ -167,11 +167,12 @@ impl Prepared {
         let specs: Vec<_> = arg_texts.iter().map(|text| cli_args::parse_arg(text).unwrap()).collect();
         let args = cli_args::materialise(&specs, SEED, root).unwrap();
         let types: Vec<Type> = args.iter().map(Value::ty).collect();
+        let layouts: Vec<Layout> = args.iter().map(Value::layout).collect();
 
         let module = Module::parse(case.file, &source).unwrap();
         let program = module.specialise(case.kernel, &types).unwrap_or_else(|e| panic!("{}", e.render(false)));
-        let jit = CompiledProgram::compile(&program, &lower_options(true), false).unwrap();
-        let jit_nobounds = CompiledProgram::compile(&program, &lower_options(false), false).unwrap();
+        let jit = CompiledProgram::compile(&program, &lower_options(true, &layouts), false).unwrap();
+        let jit_nobounds = CompiledProgram::compile(&program, &lower_options(false, &layouts), false).unwrap();
 
         let prepared = Prepared { case, source, types, args, jit, jit_nobounds };
         prepared.check_against_baseline();
@@ -202,8 +203,10 @@ impl Prepared {
     }
 }
 
-fn lower_options(boundscheck: bool) -> LowerOptions {
-    LowerOptions { boundscheck, verify: false }
+/// How the bench compiles: as `Module` does for these argument layouts
+/// (the inputs are C-contiguous), without the IR verifier.
+fn lower_options(boundscheck: bool, layouts: &[Layout]) -> LowerOptions {
+    LowerOptions { boundscheck, verify: false, layouts: layouts.to_vec() }
 }
 
 /// `compile/<phase>/<kernel>`.
@@ -211,8 +214,9 @@ fn bench_compile(criterion: &mut Criterion, cases: &[Prepared]) {
     let mut group = criterion.benchmark_group("compile");
     group.sample_size(20).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
     for prepared in cases {
-        let Prepared { case, source, types, .. } = prepared;
-        let options = lower_options(true);
+        let Prepared { case, source, types, args, .. } = prepared;
+        let layouts: Vec<Layout> = args.iter().map(Value::layout).collect();
+        let options = lower_options(true, &layouts);
         group.bench_function(BenchmarkId::new("parse", case.kernel), |b| {
             b.iter_with_large_drop(|| Module::parse(case.file, black_box(source)).unwrap())
         });
@@ -266,7 +270,7 @@ fn bench_call(criterion: &mut Criterion) {
     let mut args = [Value::Scalar(Scalar::F64(1.5)), Value::Scalar(Scalar::F64(2.25))];
     assert_eq!(module.run("add", &mut args).unwrap(), Value::Scalar(Scalar::F64(3.75)));
     let types: Vec<Type> = args.iter().map(Value::ty).collect();
-    let compiled = module.compiled("add", &types).unwrap();
+    let compiled = module.compiled("add", &types, &[Layout::Any; 2]).unwrap();
 
     let mut group = criterion.benchmark_group("call");
     group.warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));

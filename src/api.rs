@@ -23,15 +23,15 @@ use crate::jit::abi::ArrayArg;
 use crate::jit::engine::CompiledProgram;
 use crate::jit::runtime::encode_scalar;
 use crate::span::SourceFile;
-use crate::types::{parse_signature, ArrayType, ScalarType, Signature, Type, MAX_NDIM};
-use crate::value::{ArrayData, Element, Scalar, Value};
+use crate::types::{parse_signature, ArrayType, Layout, ScalarType, Signature, Type, MAX_NDIM};
+use crate::value::{layout_of, ArrayData, Element, Scalar, Value};
 use crate::{Error, Module, Options};
 use ndarray::{Array, ArrayBase, ArrayD, ArrayView, ArrayViewMut, Data, DataMut, Dimension, Ix1, Ix2, Ix3};
 use std::any::Any;
 use std::fmt;
 use std::marker::PhantomData;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// The most arguments one call takes (tuples of up to eight [`Arg`]s).
@@ -199,9 +199,11 @@ impl Kernel {
     pub fn call<A: Args>(&self, mut args: A) -> Result<Value, Error> {
         let types = args.kern_types();
         self.check_array_dimensions(&types)?;
-        let compiled = self.module.compiled(&self.name, &types)?;
+        let layouts = sealed::Args::layouts(&args);
+        let compiled = self.module.compiled(&self.name, &types, &layouts)?;
         let casts = self.plan(&compiled, &types, &A::writable())?;
-        invoke(&compiled, &self.module.file, &mut args, &casts)
+        let any_layout = || self.module.compiled(&self.name, &types, &vec![Layout::Any; types.len()]);
+        invoke(&compiled, any_layout, &self.module.file, &mut args, &casts)
     }
 
     /// Calls the kernel with [`Value`]s (as [`Module::run`]): array values
@@ -228,7 +230,7 @@ impl Kernel {
             return Err(self.signature_error(format!("the signature `{signature}` is for another kernel")));
         }
         self.check_array_dimensions(&signature.args)?;
-        self.module.compiled(&self.name, &signature.args).map(drop)
+        self.module.compiled(&self.name, &signature.args, &signature.layouts).map(drop)
     }
 
     /// A handle for calling the kernel with arguments `A` and result `R`,
@@ -272,7 +274,10 @@ impl Kernel {
             types.push(ty);
         }
         self.check_array_dimensions(&types)?;
-        let compiled = self.module.compiled(&self.name, &types)?;
+        // Compiled for contiguous arrays now; other layouts on first use.
+        let layouts: Vec<Layout> =
+            types.iter().map(|ty| if matches!(ty, Type::Array(_)) { Layout::C } else { Layout::Any }).collect();
+        let compiled = self.module.compiled(&self.name, &types, &layouts)?;
         let casts = self.plan(&compiled, &types, &A::writable())?;
         if !R::accepts(compiled.ret()) {
             return Err(self.signature_error(format!(
@@ -281,7 +286,15 @@ impl Kernel {
                 std::any::type_name::<R>()
             )));
         }
-        Ok(Typed { compiled, file: self.module.file.clone(), name: self.name.clone(), casts, marker: PhantomData })
+        Ok(Typed {
+            compiled,
+            any_layout: Arc::new(OnceLock::new()),
+            module: self.module.clone(),
+            types,
+            name: self.name.clone(),
+            casts,
+            marker: PhantomData,
+        })
     }
 
     /// Arrays must have 1 to 3 dimensions.
@@ -354,11 +367,17 @@ impl Kernel {
 /// A kernel specialised and compiled for arguments `A` and result `R`; made
 /// by [`Kernel::typed`]. Calls skip the cache and every type check.
 ///
-/// The handle owns its machine code (it stays valid after the module is
-/// dropped), is cheap to clone and may be shared between threads.
+/// The code made with the handle assumes C-contiguous arrays; the first call
+/// with another layout compiles (or finds in the cache) code for any
+/// strides, which the handle then keeps. The handle keeps its module alive,
+/// is cheap to clone and may be shared between threads.
 pub struct Typed<A, R> {
+    /// Code for C-contiguous arrays.
     compiled: Arc<CompiledProgram>,
-    file: Arc<SourceFile>,
+    /// Code for any strides, once a call needed it.
+    any_layout: Arc<OnceLock<Arc<CompiledProgram>>>,
+    module: Module,
+    types: Vec<Type>,
     name: Arc<str>,
     /// Per argument: the parameter's scalar type when it differs (an
     /// annotated parameter).
@@ -371,7 +390,15 @@ pub struct Typed<A, R> {
 impl<A: Args, R: FromValue> Typed<A, R> {
     /// Calls the kernel. Errors are runtime errors ([`Error::Runtime`]).
     pub fn call(&self, mut args: A) -> Result<R, Error> {
-        R::from_value(invoke(&self.compiled, &self.file, &mut args, &self.casts)?)
+        let any_layout = || match self.any_layout.get() {
+            Some(compiled) => Ok(compiled.clone()),
+            None => {
+                let layouts = vec![Layout::Any; self.types.len()];
+                let compiled = self.module.compiled(&self.name, &self.types, &layouts)?;
+                Ok(self.any_layout.get_or_init(|| compiled).clone())
+            }
+        };
+        R::from_value(invoke(&self.compiled, any_layout, &self.module.file, &mut args, &self.casts)?)
     }
 }
 
@@ -385,7 +412,9 @@ impl<A, R> Clone for Typed<A, R> {
     fn clone(&self) -> Self {
         Typed {
             compiled: self.compiled.clone(),
-            file: self.file.clone(),
+            any_layout: self.any_layout.clone(),
+            module: self.module.clone(),
+            types: self.types.clone(),
             name: self.name.clone(),
             casts: self.casts.clone(),
             marker: PhantomData,
@@ -400,19 +429,29 @@ impl<A, R> fmt::Debug for Typed<A, R> {
     }
 }
 
-/// Encodes `args` into slots and runs `compiled` on them.
+/// Encodes `args` into slots and runs `compiled` on them, or the program
+/// `any_layout` gives (compiled for the same types and any strides) if an
+/// array's layout is not the one `compiled` assumes.
 ///
 /// `casts` must come from `Kernel::plan` for `compiled` and the kern types
 /// of `args` (for a typed handle, the static types of `A`, which every value
 /// of `A` has).
 fn invoke<A: Args>(
     compiled: &CompiledProgram,
+    any_layout: impl FnOnce() -> Result<Arc<CompiledProgram>, Error>,
     file: &Arc<SourceFile>,
     args: &mut A,
     casts: &[Option<ScalarType>],
 ) -> Result<Value, Error> {
     let mut buffer = SlotBuffer::new();
     args.encode(casts, &mut buffer);
+    let fallback;
+    let compiled = if buffer.layouts_satisfy(compiled.layouts()) {
+        compiled
+    } else {
+        fallback = any_layout()?;
+        &*fallback
+    };
     let slots = buffer.slots();
     // SAFETY (`call_slots`' contract):
     // - `plan` matched every argument type with its parameter type one to one
@@ -464,6 +503,16 @@ impl SlotBuffer {
         self.len += 1;
     }
 
+    /// Whether every array argument has the layout `layouts` assumes for it.
+    fn layouts_satisfy(&self, layouts: &[Layout]) -> bool {
+        (0..self.len).all(|index| {
+            let assumed = layouts.get(index).copied().unwrap_or_default();
+            // Unused axes have extent 1, which every layout test skips.
+            let arg = &self.arrays[index];
+            !self.is_array[index] || Layout::of(&arg.shape, &arg.strides).satisfies(assumed)
+        })
+    }
+
     /// The slots, each array slot holding the address of its `ArrayArg` in
     /// `self.arrays` (taken once all are written, so none is invalidated).
     fn slots(&mut self) -> &[u64] {
@@ -513,7 +562,7 @@ pub enum Encoded {
 }
 
 mod sealed {
-    use super::{Encoded, ScalarType, SlotBuffer, Type};
+    use super::{Encoded, Layout, ScalarType, SlotBuffer, Type};
 
     /// How an [`super::Arg`] is passed; not nameable outside the crate.
     pub trait Arg {
@@ -526,6 +575,10 @@ mod sealed {
         /// scalar to a parameter's type first; arrays ignore it. The
         /// descriptor's pointer is valid while `self` stays borrowed.
         fn encode(&mut self, cast: Option<ScalarType>) -> Encoded;
+        /// The layout class of an array argument ([`Layout::Any`] otherwise).
+        fn layout(&self) -> Layout {
+            Layout::Any
+        }
     }
 
     /// How a tuple of arguments is passed.
@@ -537,6 +590,8 @@ mod sealed {
         /// `casts[i]`.
         #[allow(private_interfaces)]
         fn encode(&mut self, casts: &[Option<ScalarType>], buffer: &mut SlotBuffer);
+        /// The layout class of each argument.
+        fn layouts(&self) -> Vec<Layout>;
     }
 }
 
@@ -583,6 +638,9 @@ fn array_arg<T>(data: *mut T, shape: &[usize], strides: &[isize]) -> ArrayArg {
 }
 
 impl<T: Element, D: Dimension> sealed::Arg for ArrayView<'_, T, D> {
+    fn layout(&self) -> Layout {
+        layout_of(self.shape(), self.strides())
+    }
     const WRITABLE: bool = false;
     fn static_type() -> Option<Type> {
         D::NDIM.map(array_type::<T>)
@@ -600,6 +658,9 @@ impl<T: Element, D: Dimension> Arg for ArrayView<'_, T, D> {
 }
 
 impl<T: Element, D: Dimension> sealed::Arg for ArrayViewMut<'_, T, D> {
+    fn layout(&self) -> Layout {
+        layout_of(self.shape(), self.strides())
+    }
     const WRITABLE: bool = true;
     fn static_type() -> Option<Type> {
         D::NDIM.map(array_type::<T>)
@@ -617,6 +678,9 @@ impl<T: Element, D: Dimension> Arg for ArrayViewMut<'_, T, D> {
 }
 
 impl<T: Element, S: Data<Elem = T>, D: Dimension> sealed::Arg for &ArrayBase<S, D> {
+    fn layout(&self) -> Layout {
+        layout_of(self.shape(), self.strides())
+    }
     const WRITABLE: bool = false;
     fn static_type() -> Option<Type> {
         D::NDIM.map(array_type::<T>)
@@ -634,6 +698,9 @@ impl<T: Element, S: Data<Elem = T>, D: Dimension> Arg for &ArrayBase<S, D> {
 }
 
 impl<T: Element, S: DataMut<Elem = T>, D: Dimension> sealed::Arg for &mut ArrayBase<S, D> {
+    fn layout(&self) -> Layout {
+        layout_of(self.shape(), self.strides())
+    }
     const WRITABLE: bool = true;
     fn static_type() -> Option<Type> {
         D::NDIM.map(array_type::<T>)
@@ -664,6 +731,9 @@ macro_rules! tuple_args {
             #[allow(private_interfaces, unused_variables)]
             fn encode(&mut self, casts: &[Option<ScalarType>], buffer: &mut SlotBuffer) {
                 $(buffer.push(sealed::Arg::encode(&mut self.$index, casts.get($index).copied().flatten()));)*
+            }
+            fn layouts(&self) -> Vec<Layout> {
+                vec![$(sealed::Arg::layout(&self.$index)),*]
             }
         }
 
@@ -884,6 +954,6 @@ impl ToSignature for Signature {
 
 impl ToSignature for [Type] {
     fn to_signature(&self) -> Result<Signature, String> {
-        Ok(Signature { kernel: String::new(), args: self.to_vec() })
+        Ok(Signature::new(String::new(), self.to_vec()))
     }
 }

@@ -46,7 +46,7 @@ pub use diag::Diagnostic;
 /// The `ndarray` version kernjit's array arguments and results use.
 pub use ndarray;
 pub use span::{SourceFile, Span};
-pub use types::{ArrayType, ScalarType, Signature, Type};
+pub use types::{ArrayType, Layout, ScalarType, Signature, Type};
 pub use value::{ArrayData, Element, RuntimeError, RuntimeErrorKind, Scalar, Value};
 
 /// A parsed `.kern` file whose kernels can be specialised and run.
@@ -125,15 +125,25 @@ impl Module {
         &self.options
     }
 
-    /// Compiles `kernel` for `types` (or takes it from the cache).
-    pub fn compiled(&self, kernel: &str, types: &[Type]) -> Result<Arc<jit::engine::CompiledProgram>, Error> {
-        self.cache.get_or_compile(kernel, types, || {
+    /// Compiles `kernel` for argument `types` and array `layouts` (one per
+    /// argument, [`Layout::Any`] for scalars), or takes it from the cache.
+    /// The program may assume less than `layouts` (see `jit::cache`).
+    pub fn compiled(
+        &self,
+        kernel: &str,
+        types: &[Type],
+        layouts: &[Layout],
+    ) -> Result<Arc<jit::engine::CompiledProgram>, Error> {
+        self.cache.get_or_compile(kernel, types, layouts, || {
             let started = Instant::now();
             let specialised = self.specialise(kernel, types);
             let inferred = Instant::now();
             let program = specialised.inspect_err(|_| self.cache.record_phases(inferred - started, Duration::ZERO))?;
-            let options =
-                jit::lower::LowerOptions { boundscheck: self.options.boundscheck, verify: self.options.verify };
+            let options = jit::lower::LowerOptions {
+                boundscheck: self.options.boundscheck,
+                verify: self.options.verify,
+                layouts: layouts.to_vec(),
+            };
             let compiled = jit::engine::CompiledProgram::compile(&program, &options, false);
             self.cache.record_phases(inferred - started, inferred.elapsed());
             compiled
@@ -202,7 +212,8 @@ impl Module {
     /// arguments are updated in place.
     pub fn run(&self, kernel: &str, args: &mut [Value]) -> Result<Value, Error> {
         let types: Vec<Type> = args.iter().map(Value::ty).collect();
-        let compiled = self.compiled(kernel, &types)?;
+        let layouts: Vec<Layout> = args.iter().map(Value::layout).collect();
+        let compiled = self.compiled(kernel, &types, &layouts)?;
         for (arg, param) in args.iter_mut().zip(compiled.params()) {
             if let (Value::Scalar(value), Type::Scalar(to)) = (&*arg, param) {
                 *arg = Value::Scalar(value.cast(*to));

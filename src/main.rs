@@ -388,7 +388,7 @@ fn check(file: &Path, signatures: &[String], several: bool, matched: &mut [bool]
             Ok((kernel, arg_types)) => {
                 signatures_checked += 1;
                 if let Err(error) = module.specialise(&kernel, &arg_types) {
-                    let signature = Signature { kernel, args: arg_types };
+                    let signature = Signature::new(kernel, arg_types);
                     report(
                         error.into(),
                         Some(format!("while checking the run line at {place}: {call} (signature {signature})")),
@@ -421,7 +421,7 @@ fn dump(args: &DumpArgs) -> Result<(), Failure> {
     if args.stage == Stage::Ast {
         return write_stdout(&format!("{function:#?}\n"));
     }
-    let types = match &args.signature {
+    let (types, layouts) = match &args.signature {
         Some(text) => {
             let text = if text.trim_start().starts_with('(') { format!("{}{text}", args.kernel) } else { text.clone() };
             let signature = types::parse_signature(&text).map_err(|m| Failure::Message(format!("--sig: {m}")))?;
@@ -431,10 +431,13 @@ fn dump(args: &DumpArgs) -> Result<(), Failure> {
                     signature.kernel, args.kernel
                 )));
             }
-            signature.args
+            (signature.args, signature.layouts)
         }
         None => match kernjit::infer::annotated_signature(function) {
-            Ok(Some(types)) => types,
+            Ok(Some(types)) => {
+                let layouts = vec![kernjit::Layout::Any; types.len()];
+                (types, layouts)
+            }
             _ => {
                 return Err(Failure::Message(format!(
                     "`{}` is generic: give its argument types with --sig '({})'",
@@ -449,7 +452,8 @@ fn dump(args: &DumpArgs) -> Result<(), Failure> {
         Stage::Ast => unreachable!("handled above"),
         Stage::Typed => kernjit::tir::expression_types(&program, module.source()),
         Stage::Clif | Stage::Asm => {
-            let options = kernjit::jit::lower::LowerOptions { boundscheck: !args.no_boundscheck, verify: true };
+            let options =
+                kernjit::jit::lower::LowerOptions { boundscheck: !args.no_boundscheck, verify: true, layouts };
             let asm = args.stage == Stage::Asm;
             let lowered = kernjit::jit::lower::lower_with_listings(&program, &options, !asm, asm)
                 .map_err(|m| Failure::Message(format!("code generation failed (a kernjit bug): {m}")))?;
@@ -515,10 +519,10 @@ impl Engine {
 
     /// Prepares `kernel` for these argument types: specialise (interpreter),
     /// or specialise and compile to machine code (JIT).
-    fn compile(self, module: &Module, kernel: &str, arg_types: &[Type]) -> Result<(), Error> {
+    fn compile(self, module: &Module, signature: &Signature) -> Result<(), Error> {
         match self {
-            Engine::Interpreter => module.specialise(kernel, arg_types).map(drop),
-            Engine::Jit => module.compiled(kernel, arg_types).map(drop),
+            Engine::Interpreter => module.specialise(&signature.kernel, &signature.args).map(drop),
+            Engine::Jit => module.compiled(&signature.kernel, &signature.args, &signature.layouts).map(drop),
         }
     }
 
@@ -551,10 +555,14 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
         return Err(Failure::Message(unknown_kernel(&module, &args.file, &args.kernel)));
     }
     let mut values = cli_args::materialise(&specs, args.seed, Path::new("")).map_err(Failure::Message)?;
-    let signature = Signature { kernel: args.kernel.clone(), args: values.iter().map(Value::ty).collect() };
+    let signature = Signature {
+        kernel: args.kernel.clone(),
+        args: values.iter().map(Value::ty).collect(),
+        layouts: values.iter().map(Value::layout).collect(),
+    };
 
     let compile_start = Instant::now();
-    engine.compile(&module, &args.kernel, &signature.args)?;
+    engine.compile(&module, &signature)?;
     let compile_ms = (parse_time + compile_start.elapsed()).as_secs_f64() * 1e3;
     let run_start = Instant::now();
     let result = engine.call(&module, &args.kernel, &mut values)?;

@@ -504,6 +504,79 @@ pub enum Builtin {
     Size,
 }
 
+/// Calls `visit` on every expression in `block`, nested ones included
+/// (parents before children, in evaluation order).
+pub fn for_each_expr(block: &Block, visit: &mut impl FnMut(&Expr)) {
+    fn expr(e: &Expr, visit: &mut impl FnMut(&Expr)) {
+        visit(e);
+        let mut each = |children: &[&Expr]| children.iter().for_each(|child| expr(child, visit));
+        match &e.kind {
+            ExprKind::Const(_) | ExprKind::Local(_) => {}
+            ExprKind::Cast(a) | ExprKind::Unary(_, a) | ExprKind::Powi(a, _) | ExprKind::TupleGet(a, _) => each(&[a]),
+            ExprKind::Binary(_, a, b) | ExprKind::And(a, b) | ExprKind::Or(a, b) => each(&[a, b]),
+            ExprKind::Compare { first, rest } => {
+                let mut children = vec![&**first];
+                children.extend(rest.iter().map(|(_, _, operand)| operand));
+                each(&children)
+            }
+            ExprKind::IfExp { cond, then, orelse } => each(&[cond, then, orelse]),
+            ExprKind::Index { array, indices, .. } => {
+                let mut children = vec![&**array];
+                children.extend(indices);
+                each(&children)
+            }
+            ExprKind::View { array, items, .. } => {
+                let mut children = vec![&**array];
+                for item in items {
+                    match item {
+                        ViewItem::Index(index) => children.push(index),
+                        ViewItem::Range { lower, upper } => children.extend(lower.iter().chain(upper.iter())),
+                    }
+                }
+                each(&children)
+            }
+            ExprKind::Call { args, .. } | ExprKind::Builtin { args, .. } | ExprKind::Tuple(args) => {
+                each(&args.iter().collect::<Vec<_>>())
+            }
+            ExprKind::NewArray { shape, fill } => {
+                let mut children: Vec<&Expr> = shape.iter().collect();
+                if let Fill::Value(value) = fill {
+                    children.push(value);
+                }
+                each(&children)
+            }
+            ExprKind::Arange { start, stop, step } => each(&[start, stop, step]),
+        }
+    }
+    for stmt in block {
+        match &stmt.kind {
+            StmtKind::Assign { value, .. } => expr(value, visit),
+            StmtKind::Store { array, indices, value, .. } => {
+                expr(array, visit);
+                indices.iter().for_each(|index| expr(index, visit));
+                expr(value, visit);
+            }
+            StmtKind::If { cond, then, orelse } => {
+                expr(cond, visit);
+                for_each_expr(then, visit);
+                for_each_expr(orelse, visit);
+            }
+            StmtKind::While { cond, body } => {
+                expr(cond, visit);
+                for_each_expr(body, visit);
+            }
+            StmtKind::ForRange { start, stop, step, body, .. } => {
+                expr(start, visit);
+                expr(stop, visit);
+                expr(step, visit);
+                for_each_expr(body, visit);
+            }
+            StmtKind::Return(Some(value)) | StmtKind::Expr(value) => expr(value, visit),
+            StmtKind::Return(None) | StmtKind::Break | StmtKind::Continue => {}
+        }
+    }
+}
+
 /// Lists every expression of every function with its type, one per line, in
 /// evaluation order: `  3:12  a + b  : f64`. Implicit conversions show as
 /// `as T`. Used by the type-inference tests and `kernjit dump --stage typed`.

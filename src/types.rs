@@ -267,17 +267,103 @@ impl fmt::Display for Type {
 pub struct Signature {
     pub kernel: String,
     pub args: Vec<Type>,
+    /// One per argument: what compiled code may assume about an array's
+    /// layout (`Layout::Any` for scalars).
+    pub layouts: Vec<Layout>,
+}
+
+impl Signature {
+    /// A signature assuming nothing about array layouts.
+    pub fn new(kernel: impl Into<String>, args: Vec<Type>) -> Signature {
+        let layouts = vec![Layout::Any; args.len()];
+        Signature { kernel: kernel.into(), args, layouts }
+    }
 }
 
 impl fmt::Display for Signature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let args: Vec<String> = self.args.iter().map(|t| t.to_string()).collect();
+        let args: Vec<String> = self
+            .args
+            .iter()
+            .enumerate()
+            .map(|(k, ty)| type_with_layout(ty, self.layouts.get(k).copied().unwrap_or_default()))
+            .collect();
         write!(f, "{}({})", self.kernel, args.join(", "))
+    }
+}
+
+/// How an array's elements are laid out in memory, as far as compiled code
+/// may assume: the layout class is part of the signature cache key, and the
+/// code for a contiguous layout computes strides from the shape.
+///
+/// Written as in Numba: `f64[:, ::1]` is C-contiguous, `f64[::1, :]` is
+/// F-contiguous, `f64[::1]` is a contiguous vector.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Layout {
+    /// Row-major and contiguous: the last axis has stride 1, each other
+    /// axis the product of the extents after it.
+    C,
+    /// Column-major and contiguous (for two or more dimensions).
+    F,
+    /// Any strides (and every scalar).
+    #[default]
+    Any,
+}
+
+impl Layout {
+    /// The layout class of an array with these extents and strides (in
+    /// elements). Axes of extent 1 never move the address, so their stride
+    /// does not matter; an array with no elements is contiguous.
+    pub fn of(shape: &[i64], strides: &[i64]) -> Layout {
+        if shape.contains(&0) {
+            return Layout::C;
+        }
+        let contiguous = |axes: &mut dyn Iterator<Item = usize>| {
+            let mut expected = 1i64;
+            for axis in axes {
+                if shape[axis] != 1 && strides[axis] != expected {
+                    return false;
+                }
+                expected = expected.saturating_mul(shape[axis]);
+            }
+            true
+        };
+        if contiguous(&mut (0..shape.len()).rev()) {
+            Layout::C
+        } else if contiguous(&mut (0..shape.len())) {
+            Layout::F
+        } else {
+            Layout::Any
+        }
+    }
+
+    /// Whether an array of layout `self` may be passed where code was
+    /// compiled for `assumed`.
+    pub fn satisfies(self, assumed: Layout) -> bool {
+        assumed == Layout::Any || self == assumed
+    }
+}
+
+fn type_with_layout(ty: &Type, layout: Layout) -> String {
+    match (ty, layout) {
+        (Type::Array(array), Layout::C | Layout::F) => {
+            let mut axes = vec![":"; array.ndim as usize];
+            let contiguous = if layout == Layout::C { axes.len() - 1 } else { 0 };
+            axes[contiguous] = "::1";
+            format!("{}[{}]", array.dtype, axes.join(", "))
+        }
+        _ => ty.to_string(),
     }
 }
 
 /// Parses one type written as text: `f64`, `float32`, `i64[:, :]`, `u8[:]`.
 pub fn parse_type(text: &str) -> Result<Type, String> {
+    parse_type_and_layout(text).map(|(ty, _)| ty)
+}
+
+/// Parses one type and its layout: `f64[:, ::1]` is a C-contiguous
+/// `f64[:, :]` (see [`Layout`]).
+pub fn parse_type_and_layout(text: &str) -> Result<(Type, Layout), String> {
     let text = text.trim();
     let (base, axes) = match text.find('[') {
         Some(open) => {
@@ -293,19 +379,26 @@ pub fn parse_type(text: &str) -> Result<Type, String> {
     let base = base.strip_prefix("np.").unwrap_or(base);
     let dtype = ScalarType::from_name(base)
         .ok_or_else(|| format!("`{base}` is not a type (expected f64, f32, i64, i32, u8, bool, ...)"))?;
-    let Some(axes) = axes else { return Ok(Type::Scalar(dtype)) };
-    let mut ndim = 0;
+    let Some(axes) = axes else { return Ok((Type::Scalar(dtype), Layout::Any)) };
+    let mut unit = Vec::new();
     for axis in axes.split(',') {
-        let axis = axis.trim();
-        if axis != ":" && axis != "::1" {
-            return Err(format!("`{text}`: each axis is written `:`"));
+        match axis.trim() {
+            ":" => unit.push(false),
+            "::1" => unit.push(true),
+            _ => return Err(format!("`{text}`: each axis is written `:` (or `::1` for the contiguous one)")),
         }
-        ndim += 1;
     }
+    let ndim = unit.len();
     if ndim > MAX_NDIM {
         return Err(format!("`{text}`: arrays have at most {MAX_NDIM} dimensions"));
     }
-    Ok(Type::Array(ArrayType { dtype, ndim: ndim as u8 }))
+    let layout = match unit.iter().filter(|&&u| u).count() {
+        0 => Layout::Any,
+        1 if unit[ndim - 1] => Layout::C,
+        1 if unit[0] => Layout::F,
+        _ => return Err(format!("`{text}`: only the last axis (C order) or the first (F order) can be `::1`")),
+    };
+    Ok((Type::Array(ArrayType { dtype, ndim: ndim as u8 }), layout))
 }
 
 /// Parses `kernel(f64, f64[:])` (or just the argument list in parentheses,
@@ -318,7 +411,7 @@ pub fn parse_signature(text: &str) -> Result<Signature, String> {
     }
     let kernel = text[..open].trim().to_string();
     let inner = &text[open + 1..text.len() - 1];
-    let mut args = Vec::new();
+    let mut parsed = Vec::new();
     let mut depth = 0usize;
     let mut start = 0;
     for (i, c) in inner.char_indices() {
@@ -326,18 +419,19 @@ pub fn parse_signature(text: &str) -> Result<Signature, String> {
             '[' => depth += 1,
             ']' => depth = depth.saturating_sub(1),
             ',' if depth == 0 => {
-                args.push(parse_type(&inner[start..i])?);
+                parsed.push(parse_type_and_layout(&inner[start..i])?);
                 start = i + 1;
             }
             _ => {}
         }
     }
     if !inner[start..].trim().is_empty() {
-        args.push(parse_type(&inner[start..])?);
-    } else if !args.is_empty() {
+        parsed.push(parse_type_and_layout(&inner[start..])?);
+    } else if !parsed.is_empty() {
         return Err("trailing `,` in signature".into());
     }
-    Ok(Signature { kernel, args })
+    let (args, layouts) = parsed.into_iter().unzip();
+    Ok(Signature { kernel, args, layouts })
 }
 
 #[cfg(test)]
@@ -365,5 +459,29 @@ mod tests {
         assert!(parse_signature("k(f64[:,:,:,:])").is_err());
         assert!(parse_signature("k(x)").is_err());
         assert_eq!(parse_signature("k()").unwrap().args, vec![]);
+    }
+
+    #[test]
+    fn layouts_parse_and_print_as_in_numba() {
+        let sig = parse_signature("k(f64[:, ::1], f32[::1, :, :], i64[::1], u8[:, :], f64)").unwrap();
+        assert_eq!(sig.layouts, vec![Layout::C, Layout::F, Layout::C, Layout::Any, Layout::Any]);
+        assert_eq!(sig.to_string(), "k(f64[:, ::1], f32[::1, :, :], i64[::1], u8[:, :], f64)");
+        assert!(parse_signature("k(f64[::1, ::1])").is_err());
+        assert!(parse_signature("k(f64[:, ::1, :])").is_err());
+    }
+
+    #[test]
+    fn layout_classes() {
+        assert_eq!(Layout::of(&[3, 4], &[4, 1]), Layout::C);
+        assert_eq!(Layout::of(&[3, 4], &[1, 3]), Layout::F);
+        assert_eq!(Layout::of(&[3, 4], &[8, 2]), Layout::Any);
+        assert_eq!(Layout::of(&[3, 4], &[-4, 1]), Layout::Any);
+        assert_eq!(Layout::of(&[5], &[1]), Layout::C);
+        assert_eq!(Layout::of(&[5], &[-1]), Layout::Any);
+        // Strides of axes of extent 1 never matter; empty arrays are contiguous.
+        assert_eq!(Layout::of(&[1, 4], &[99, 1]), Layout::C);
+        assert_eq!(Layout::of(&[4, 1], &[1, 7]), Layout::C);
+        assert_eq!(Layout::of(&[0, 4], &[3, 5]), Layout::C);
+        assert!(Layout::C.satisfies(Layout::Any) && !Layout::Any.satisfies(Layout::C));
     }
 }

@@ -6,7 +6,7 @@
 //! scalar converts to another, never how a program is evaluated.
 
 use crate::span::Span;
-use crate::types::{ArrayType, ScalarType, Type};
+use crate::types::{ArrayType, Layout, ScalarType, Type};
 use ndarray::ArrayD;
 use std::fmt;
 
@@ -298,6 +298,11 @@ impl ArrayData {
         with_array!(self, a => a.ndim())
     }
 
+    /// The layout class of the array's memory (see [`Layout`]).
+    pub fn layout(&self) -> Layout {
+        with_array!(self, a => layout_of(a.shape(), a.strides()))
+    }
+
     pub fn len(&self) -> usize {
         with_array!(self, a => a.len())
     }
@@ -358,7 +363,30 @@ pub enum Value {
     None,
 }
 
+/// [`Layout::of`] for an ndarray's extents and strides (at most 3 axes,
+/// [`Layout::Any`] beyond).
+pub fn layout_of(shape: &[usize], strides: &[isize]) -> Layout {
+    if shape.len() > 3 {
+        return Layout::Any;
+    }
+    let mut extents = [0i64; 3];
+    let mut steps = [0i64; 3];
+    for (axis, (&extent, &stride)) in shape.iter().zip(strides).enumerate() {
+        extents[axis] = i64::try_from(extent).unwrap_or(i64::MAX);
+        steps[axis] = stride as i64;
+    }
+    Layout::of(&extents[..shape.len()], &steps[..shape.len()])
+}
+
 impl Value {
+    /// The layout class of this value: [`Layout::Any`] unless an array.
+    pub fn layout(&self) -> Layout {
+        match self {
+            Value::Array(a) => a.layout(),
+            _ => Layout::Any,
+        }
+    }
+
     /// The kern type of this value (used to pick a specialisation).
     pub fn ty(&self) -> Type {
         match self {

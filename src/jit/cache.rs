@@ -1,23 +1,29 @@
-//! The signature cache: compiled code per (kernel, argument types).
+//! The signature cache: compiled code per (kernel, argument types, array
+//! layout classes).
 //!
 //! A hit takes only a shared read lock. On a miss the first caller inserts a
 //! once-cell under a short write lock and compiles outside it; concurrent
 //! callers of the same signature wait on that cell, so each signature is
 //! compiled exactly once.
 //!
+//! A signature with contiguous layouts that is not cached yet uses the code
+//! for the same types and [`Layout::Any`] if that is compiled already (made
+//! by `Kernel::compile_for("f(f64[:])")`, say): it is valid for every layout,
+//! and the caller asked for it ahead of time to avoid compiling later.
+//!
 //! The cache also counts lookups and compilations and sums the time spent in
 //! each compilation phase, for `Module::stats`.
 
 use super::engine::CompiledProgram;
 use crate::tir;
-use crate::types::Type;
+use crate::types::{Layout, Type};
 use crate::Error;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
-type Key = (String, Vec<Type>);
+type Key = (String, Vec<Type>, Vec<Layout>);
 type Slot = Arc<OnceLock<Result<Arc<CompiledProgram>, Error>>>;
 
 #[derive(Default)]
@@ -50,17 +56,25 @@ impl std::fmt::Debug for Cache {
 }
 
 impl Cache {
-    /// The compiled program for `kernel` at `types`, compiling it with
-    /// `compile` if this is the first request.
+    /// The compiled program for `kernel` at `types` and `layouts` (one per
+    /// argument), compiling it with `compile` if this is the first request.
+    /// The program may have been compiled for [`Layout::Any`] in place of a
+    /// contiguous layout (see the module documentation).
     pub fn get_or_compile(
         &self,
         kernel: &str,
         types: &[Type],
+        layouts: &[Layout],
         compile: impl FnOnce() -> Result<(tir::Program, CompiledProgram), Error>,
     ) -> Result<Arc<CompiledProgram>, Error> {
         self.lookups.fetch_add(1, Ordering::Relaxed);
-        let key = (kernel.to_string(), types.to_vec());
-        let existing = self.entries.read().ok().and_then(|entries| entries.get(&key).cloned());
+        let key = (kernel.to_string(), types.to_vec(), layouts.to_vec());
+        let existing = self.entries.read().ok().and_then(|entries| {
+            entries.get(&key).cloned().or_else(|| {
+                let any = (key.0.clone(), key.1.clone(), vec![Layout::Any; layouts.len()]);
+                entries.get(&any).filter(|slot| matches!(slot.get(), Some(Ok(_)))).cloned()
+            })
+        });
         let slot = match existing {
             Some(slot) => slot,
             None => {

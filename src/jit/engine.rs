@@ -14,7 +14,7 @@
 use super::lower::{self, LowerOptions};
 use super::runtime::{self, CallRuntime, Site};
 use crate::tir;
-use crate::types::Type;
+use crate::types::{Layout, Type};
 use crate::value::{RuntimeError, RuntimeErrorKind, Value};
 use cranelift_jit::JITModule;
 use std::collections::BTreeSet;
@@ -29,6 +29,8 @@ pub struct CompiledProgram {
     param_names: Vec<String>,
     /// Per parameter: whether the program may store into the array it holds.
     written_params: Vec<bool>,
+    /// Per parameter: the layout the code assumes (`Layout::Any` for scalars).
+    layouts: Vec<Layout>,
     ret: Type,
     sites: Vec<Site>,
     /// Owns the code; freed on drop (nothing can call it afterwards).
@@ -49,6 +51,12 @@ impl CompiledProgram {
             params: entry.params.iter().map(|p| entry.local(*p).ty.clone()).collect(),
             param_names: entry.params.iter().map(|p| entry.local(*p).name.clone()).collect(),
             written_params: written_params(program),
+            layouts: (0..entry.params.len())
+                .map(|k| match entry.local(entry.params[k]).ty {
+                    Type::Array(_) => options.layouts.get(k).copied().unwrap_or_default(),
+                    _ => Layout::Any,
+                })
+                .collect(),
             ret: entry.ret.clone(),
             sites: lowered.sites,
             module: Mutex::new(Some(lowered.module)),
@@ -64,6 +72,11 @@ impl CompiledProgram {
     /// The entry kernel's parameter names.
     pub fn param_names(&self) -> &[String] {
         &self.param_names
+    }
+
+    /// The layout the code assumes for each parameter ([`Layout::Any`] if none).
+    pub fn layouts(&self) -> &[Layout] {
+        &self.layouts
     }
 
     /// The entry kernel's return type.
@@ -112,6 +125,10 @@ impl CompiledProgram {
                 runtime::argument_slot_count(&self.params)
             )));
         }
+        // SAFETY: the caller's contract: array slots point at live `ArrayArg`s.
+        if let Some(message) = unsafe { self.layout_mismatch(slots) } {
+            return Err(internal_error(message));
+        }
         let result_count = runtime::result_slot_count(&self.ret).max(1);
         let mut inline_results = [0u64; 8];
         let mut heap_results = Vec::new();
@@ -133,6 +150,35 @@ impl CompiledProgram {
         // `ArrayArg` owned by `call_runtime` or describing an argument, whose
         // memory the caller keeps alive).
         Ok(unsafe { runtime::result_value(&self.ret, results, &mut call_runtime) })
+    }
+}
+
+impl CompiledProgram {
+    /// An array argument whose layout is not the one the code assumes
+    /// (which would make the code read the wrong elements), described.
+    ///
+    /// # Safety
+    ///
+    /// As [`call_slots`](Self::call_slots): array slots hold the addresses
+    /// of live `ArrayArg`s, and there are as many slots as parameter slots.
+    unsafe fn layout_mismatch(&self, slots: &[u64]) -> Option<String> {
+        let mut slot = 0;
+        for (position, (param, &assumed)) in self.params.iter().zip(&self.layouts).enumerate() {
+            if let (Type::Array(array), Layout::C | Layout::F) = (param, assumed) {
+                // SAFETY: this slot belongs to an array parameter (the caller's contract).
+                let arg = unsafe { &*(slots[slot] as *const super::abi::ArrayArg) };
+                let ndim = array.ndim as usize;
+                let actual = Layout::of(&arg.shape[..ndim], &arg.strides[..ndim]);
+                if !actual.satisfies(assumed) {
+                    return Some(format!(
+                        "argument {} has layout {actual:?} but the code was compiled for {assumed:?}",
+                        position + 1
+                    ));
+                }
+            }
+            slot += runtime::argument_slot_count(std::slice::from_ref(param));
+        }
+        None
     }
 }
 

@@ -14,11 +14,12 @@
 //! result, never through a trap or an unwind.
 
 use super::abi::{self, ArrayArg};
+use super::hoist::{self, AxisIndex};
 use super::runtime::Site;
 use crate::mathlib::{self, MathFunction};
 use crate::span::Span;
 use crate::tir::{self, BinaryOp, Builtin, ExprKind, Fill, StmtKind, ViewItem};
-use crate::types::{ScalarType, Type};
+use crate::types::{Layout, ScalarType, Type};
 use crate::value::{Scalar, RECURSION_LIMIT};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{
@@ -29,7 +30,6 @@ use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, FuncId, Linkage, Module};
-use super::hoist::{self, AxisIndex};
 use std::collections::{HashMap, HashSet};
 
 /// How to compile.
@@ -39,11 +39,15 @@ pub struct LowerOptions {
     pub boundscheck: bool,
     /// Run Cranelift's IR verifier (about 20% of compile time).
     pub verify: bool,
+    /// What the entry kernel may assume about each argument's layout (one
+    /// per parameter; missing entries are `Layout::Any`). The host must
+    /// only pass arrays of these layouts (`CompiledProgram` checks).
+    pub layouts: Vec<Layout>,
 }
 
 impl Default for LowerOptions {
     fn default() -> LowerOptions {
-        LowerOptions { boundscheck: true, verify: cfg!(debug_assertions) }
+        LowerOptions { boundscheck: true, verify: cfg!(debug_assertions), layouts: Vec::new() }
     }
 }
 
@@ -123,12 +127,23 @@ pub fn lower_with_listings(
     let mut context = module.make_context();
     context.set_disasm(keep_asm);
     let mut builder_context = FunctionBuilderContext::new();
+    let entry_layouts = entry_layouts(program, options);
     for (index, function) in program.functions.iter().enumerate() {
         context.func.signature = function_signature(&module, function);
         {
             let builder = FunctionBuilder::new(&mut context.func, &mut builder_context);
-            let translator =
-                Translator::new(builder, program, function, &mut module, &func_ids, &mut helpers, &mut sites, options);
+            let layouts = if index == program.entry.0 as usize { entry_layouts.as_slice() } else { &[] };
+            let translator = Translator::new(
+                builder,
+                program,
+                function,
+                &mut module,
+                &func_ids,
+                &mut helpers,
+                &mut sites,
+                options,
+                layouts,
+            );
             let counted = translator.translate_function();
             checks.kept += counted.kept;
             checks.removed += counted.removed;
@@ -150,6 +165,23 @@ pub fn lower_with_listings(
     module.finalize_definitions().map_err(|e| e.to_string())?;
     let entry = module.get_finalized_function(entry_id);
     Ok(Lowered { module, entry, sites, clif, asm, checks })
+}
+
+/// The layouts the entry function may assume for its parameters: those of
+/// `options`, unless some function of the program calls the entry function
+/// (then its code must take any strides, and only `Layout::Any` is used).
+fn entry_layouts(program: &tir::Program, options: &LowerOptions) -> Vec<Layout> {
+    let mut called = false;
+    for function in &program.functions {
+        tir::for_each_expr(&function.body, &mut |expr| {
+            called |= matches!(expr.kind, ExprKind::Call { func, .. } if func == program.entry);
+        });
+    }
+    if called {
+        Vec::new()
+    } else {
+        options.layouts.clone()
+    }
 }
 
 /// The host's ISA with every CPU feature it has, optimising for speed. Built
@@ -387,6 +419,8 @@ struct Translator<'a, 'b> {
     helpers: &'a mut Helpers,
     sites: &'a mut Vec<Site>,
     options: &'a LowerOptions,
+    /// Per parameter, the layout the host guarantees (empty: none).
+    param_layouts: &'a [Layout],
     locals: Vec<LocalVars>,
     ctx: ClValue,
     /// Where this function writes its results (8-byte slots, abi.rs).
@@ -411,6 +445,8 @@ struct Translator<'a, 'b> {
     /// False while translating a second copy of code (its checks were
     /// counted in the first).
     counting: bool,
+    /// The variables of the enclosing `for` loops, outermost first.
+    loop_vars: Vec<tir::LocalId>,
     checks: BoundsChecks,
 }
 
@@ -425,6 +461,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         helpers: &'a mut Helpers,
         sites: &'a mut Vec<Site>,
         options: &'a LowerOptions,
+        param_layouts: &'a [Layout],
     ) -> Translator<'a, 'b> {
         let data_flags = MemFlagsData::trusted();
         let header_flags = MemFlagsData::trusted().with_readonly();
@@ -444,6 +481,7 @@ impl<'a, 'b> Translator<'a, 'b> {
             helpers,
             sites,
             options,
+            param_layouts,
             locals: Vec::new(),
             ctx,
             out,
@@ -455,6 +493,7 @@ impl<'a, 'b> Translator<'a, 'b> {
             hoisted: HashSet::new(),
             versioning: true,
             counting: true,
+            loop_vars: Vec::new(),
             checks: BoundsChecks::default(),
         }
     }
@@ -468,7 +507,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         let entry = self.builder.current_block().expect("entry block");
         let params = self.builder.block_params(entry).to_vec();
         let mut next_param = 2;
-        for param in &self.function.params {
+        for (position, param) in self.function.params.iter().enumerate() {
             let ty = self.function.local(*param).ty.clone();
             let count = flat_types(&ty).len();
             let values = params[next_param..next_param + count].to_vec();
@@ -477,7 +516,8 @@ impl<'a, 'b> Translator<'a, 'b> {
                 Type::Scalar(_) => Val::Scalar(values[0]),
                 Type::Tuple(_) => Val::Tuple(values),
                 Type::Array(array_ty) => {
-                    Val::Array(self.load_array_arg(values[0], array_ty.dtype, array_ty.ndim as usize))
+                    let layout = self.param_layouts.get(position).copied().unwrap_or_default();
+                    Val::Array(self.load_array_param(values[0], array_ty.dtype, array_ty.ndim as usize, layout))
                 }
                 Type::None | Type::Unknown => Val::None,
             };
@@ -706,7 +746,8 @@ impl<'a, 'b> Translator<'a, 'b> {
                 let array = self.translate_expr(array).array();
                 let index_values: Vec<ClValue> = indices.iter().map(|i| self.translate_expr(i).scalar()).collect();
                 let value = self.translate_expr(value).scalar();
-                let address = self.element_address(&array, &index_values, &proven, stmt.span, array_name);
+                let order = self.address_order(indices);
+                let address = self.element_address(&array, &index_values, &proven, &order, stmt.span, array_name);
                 self.builder.ins().store(self.data_flags, value, address, 0);
                 false
             }
@@ -838,6 +879,7 @@ impl<'a, 'b> Translator<'a, 'b> {
             self.in_bounds.push(fact);
         }
         let accesses = self.accesses_to_hoist(var, body);
+        self.loop_vars.push(var);
         if accesses.is_empty() {
             self.translate_loop(var, start, step, count, body, parallel);
         } else {
@@ -872,6 +914,7 @@ impl<'a, 'b> Translator<'a, 'b> {
             self.builder.switch_to_block(merge);
             self.builder.seal_block(merge);
         }
+        self.loop_vars.pop();
         if fact.is_some() {
             self.in_bounds.pop();
         }
@@ -900,7 +943,7 @@ impl<'a, 'b> Translator<'a, 'b> {
     /// The accesses in the loop's body worth checking before the loop: those
     /// `hoist::hoistable` finds, less those already proven or hoisted.
     fn accesses_to_hoist(&self, var: tir::LocalId, body: &'a [tir::Stmt]) -> Vec<hoist::Access<'a>> {
-        if !self.options.boundscheck || !self.versioning {
+        if !self.versioning {
             return Vec::new();
         }
         let mut accesses = hoist::hoistable(var, body, self.function);
@@ -1152,6 +1195,30 @@ impl<'a, 'b> Translator<'a, 'b> {
         ArrayVal { data, shape, strides, dtype }
     }
 
+    /// An array parameter: its `ArrayArg`, with strides computed from the
+    /// extents when the host guarantees a contiguous layout (so the unit
+    /// stride is a constant and folds away).
+    fn load_array_param(&mut self, pointer: ClValue, dtype: ScalarType, ndim: usize, layout: Layout) -> ArrayVal {
+        let axes: Vec<usize> = match layout {
+            Layout::C => (0..ndim).rev().collect(),
+            Layout::F => (0..ndim).collect(),
+            Layout::Any => return self.load_array_arg(pointer, dtype, ndim),
+        };
+        let data = self.builder.ins().load(cl::I64, self.header_flags, pointer, abi::ARRAY_DATA_OFFSET);
+        let shape: Vec<ClValue> = (0..ndim)
+            .map(|k| {
+                self.builder.ins().load(cl::I64, self.header_flags, pointer, abi::ARRAY_SHAPE_OFFSET + 8 * k as i32)
+            })
+            .collect();
+        let mut strides = vec![self.i64_const(1); ndim];
+        let mut stride = strides[0];
+        for axis in axes {
+            strides[axis] = stride;
+            stride = self.builder.ins().imul(stride, shape[axis]);
+        }
+        ArrayVal { data, shape, strides, dtype }
+    }
+
     fn store_array_arg(&mut self, array: &ArrayVal, pointer: ClValue) {
         self.builder.ins().store(self.plain_flags, array.data, pointer, abi::ARRAY_DATA_OFFSET);
         for k in 0..3 {
@@ -1226,6 +1293,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         array: &ArrayVal,
         indices: &[ClValue],
         proven: &[Proof],
+        order: &[usize],
         span: Span,
         name: &str,
     ) -> ClValue {
@@ -1246,13 +1314,35 @@ impl<'a, 'b> Translator<'a, 'b> {
                 }
             })
             .collect();
-        let mut offset = self.i64_const(0);
-        for (position, stride) in positions.iter().zip(&array.strides) {
-            let term = self.builder.ins().imul(*position, *stride);
-            offset = self.builder.ins().iadd(offset, term);
+        // data + position * stride * size, axis by axis in `order`, so that
+        // the terms of indices that do not change in the innermost loop form
+        // a prefix the loop-invariant code motion can hoist.
+        let size = array.dtype.size_bytes() as i64;
+        let mut address = array.data;
+        for &axis in order {
+            let term = self.builder.ins().imul(positions[axis], array.strides[axis]);
+            let bytes = self.builder.ins().imul_imm_s(term, size);
+            address = self.builder.ins().iadd(address, bytes);
         }
-        let bytes = self.builder.ins().imul_imm_s(offset, array.dtype.size_bytes() as i64);
-        self.builder.ins().iadd(array.data, bytes)
+        address
+    }
+
+    /// The axes of an access in the order their address terms are added:
+    /// by the depth of the deepest enclosing loop variable the index uses
+    /// (anything not a simple function of locals counts as deepest).
+    fn address_order(&self, indices: &[tir::Expr]) -> Vec<usize> {
+        fn depth(expr: &tir::Expr, loop_vars: &[tir::LocalId]) -> usize {
+            match &expr.kind {
+                ExprKind::Const(_) => 0,
+                ExprKind::Local(local) => loop_vars.iter().rposition(|var| var == local).map_or(0, |k| k + 1),
+                ExprKind::Cast(inner) | ExprKind::Unary(_, inner) => depth(inner, loop_vars),
+                ExprKind::Binary(_, a, b) => depth(a, loop_vars).max(depth(b, loop_vars)),
+                _ => usize::MAX,
+            }
+        }
+        let mut order: Vec<usize> = (0..indices.len()).collect();
+        order.sort_by_key(|&axis| depth(&indices[axis], &self.loop_vars));
+        order
     }
 
     fn translate_view(&mut self, array: ArrayVal, items: &'a [ViewItem], span: Span, name: &str) -> ArrayVal {
@@ -1368,7 +1458,8 @@ impl<'a, 'b> Translator<'a, 'b> {
                 let proven = self.proven_in_bounds(hoist::index_key(expr), array, indices);
                 let array = self.translate_expr(array).array();
                 let index_values: Vec<ClValue> = indices.iter().map(|i| self.translate_expr(i).scalar()).collect();
-                let address = self.element_address(&array, &index_values, &proven, expr.span, name);
+                let order = self.address_order(indices);
+                let address = self.element_address(&array, &index_values, &proven, &order, expr.span, name);
                 Val::Scalar(self.builder.ins().load(clif_type(array.dtype), self.data_flags, address, 0))
             }
             ExprKind::View { array, items, name } => {

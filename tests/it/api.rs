@@ -406,7 +406,7 @@ fn compile_for_fills_the_cache_ahead_of_calls() {
     weighted.compile_for("weighted2(f64[:, :])").unwrap();
     weighted.compile_for("(i32[:, :])").unwrap();
     let signature =
-        Signature { kernel: "weighted2".into(), args: vec![kernjit::types::parse_type("u8[:, :]").unwrap()] };
+        Signature::new("weighted2", vec![kernjit::types::parse_type("u8[:, :]").unwrap()]);
     weighted.compile_for(&signature).unwrap();
     assert_eq!(module.stats().misses, 3);
     weighted.call((Array2::<f64>::ones((2, 2)).view(),)).unwrap();

@@ -303,7 +303,7 @@ fn run_json_has_the_documented_shape() {
     outcome.expect_code(0);
     let json = outcome.json();
     assert_eq!(json["kernel"], "scale");
-    assert_eq!(json["signature"], "scale(f32[:, :], i32)");
+    assert_eq!(json["signature"], "scale(f32[:, ::1], i32)");
     assert_eq!(json["result"], Json::Null);
     assert_eq!(json["args"], serde_json::json!([{"index": 0, "dtype": "f32", "shape": [2, 2], "sum": 18.0}]));
     assert!(json["compile_ms"].as_f64().is_some_and(|ms| ms >= 0.0), "{}", outcome.show());

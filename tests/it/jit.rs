@@ -3,7 +3,8 @@
 //! after the call, and errors (code, position, message) must agree — integers
 //! and IEEE values bit for bit (any NaN equals any NaN).
 
-use kernjit::{cli_args, ArrayData, Module, Scalar, Value};
+use kernjit::{cli_args, ArrayData, Element, Layout, Module, Scalar, Value};
+use ndarray::Axis;
 
 /// A comparable rendering: scalars as type and bits (NaN canonicalised).
 fn scalar_key(s: Scalar) -> String {
@@ -43,6 +44,46 @@ fn outcome(result: Result<Value, kernjit::Error>, args: &[Value]) -> String {
     text
 }
 
+#[derive(Clone, Copy, Debug)]
+enum Relayout {
+    Same,
+    /// Column-major copies.
+    Fortran,
+    /// Copies whose every axis has a negative stride.
+    Reversed,
+}
+
+/// `value` with the same elements in another memory layout.
+fn relayout(value: &Value, layout: Relayout) -> Value {
+    let Value::Array(array) = value else { return value.clone() };
+    let array = kernjit::with_array!(array, a => {
+        let ndim = a.ndim();
+        match layout {
+            Relayout::Same => Element::wrap(a.clone()),
+            Relayout::Fortran => Element::wrap(a.t().as_standard_layout().into_owned().reversed_axes()),
+            Relayout::Reversed => {
+                let mut flipped = a.clone();
+                (0..ndim).for_each(|axis| flipped.invert_axis(Axis(axis)));
+                let mut back = flipped.as_standard_layout().into_owned();
+                (0..ndim).for_each(|axis| back.invert_axis(Axis(axis)));
+                Element::wrap(back)
+            }
+        }
+    });
+    Value::Array(array)
+}
+
+#[test]
+fn relayout_changes_layout_not_values() {
+    let value = Value::Array(ArrayData::F64(ndarray::ArrayD::from_shape_fn(vec![2, 3], |i| (i[0] * 3 + i[1]) as f64)));
+    let layouts: Vec<Layout> =
+        [Relayout::Same, Relayout::Fortran, Relayout::Reversed].iter().map(|&l| relayout(&value, l).layout()).collect();
+    assert_eq!(layouts, vec![Layout::C, Layout::F, Layout::Any]);
+    for l in [Relayout::Fortran, Relayout::Reversed] {
+        assert_eq!(relayout(&value, l), value);
+    }
+}
+
 #[test]
 fn jit_agrees_with_the_interpreter_on_every_run_line() {
     let root = crate::corpus::root();
@@ -62,13 +103,18 @@ fn jit_agrees_with_the_interpreter_on_every_run_line() {
                 continue;
             };
             let interpreted = outcome(module.interpret(&kernel, &mut interp_args), &interp_args);
-            let compiled = outcome(module.run(&kernel, &mut jit_args), &jit_args);
-            compared += 1;
-            if interpreted != compiled {
-                failures.push(format!(
-                    "{}:{line}: {call}\n--- interpreter\n{interpreted}\n--- jit\n{compiled}",
-                    path.strip_prefix(root).unwrap().display()
-                ));
+            // The generated arrays are C-contiguous; the same values in
+            // Fortran order and with negative strides run other code.
+            for layout in [Relayout::Same, Relayout::Fortran, Relayout::Reversed] {
+                let mut args: Vec<Value> = jit_args.iter().map(|arg| relayout(arg, layout)).collect();
+                let compiled = outcome(module.run(&kernel, &mut args), &args);
+                compared += 1;
+                if interpreted != compiled {
+                    failures.push(format!(
+                        "{}:{line}: {call} ({layout:?} arrays)\n--- interpreter\n{interpreted}\n--- jit\n{compiled}",
+                        path.strip_prefix(root).unwrap().display()
+                    ));
+                }
             }
         }
     }
@@ -94,7 +140,7 @@ def copy(a, b):
     let signature = parse_signature("copy(f64[:], f64[:])").unwrap();
     let program = module.specialise("copy", &signature.args).unwrap();
     let lowered =
-        lower_with_listings(&program, &LowerOptions { boundscheck: true, verify: true }, false, false).unwrap();
+        lower_with_listings(&program, &LowerOptions { boundscheck: true, verify: true, layouts: vec![] }, false, false).unwrap();
     // a[i] and a[j] are proven; b[i], b[j] and b[0] are checked once before
     // their loops; a[k - 1] (k is assigned in the loop) is checked every time.
     assert_eq!((lowered.checks.removed, lowered.checks.hoisted, lowered.checks.kept), (2, 3, 1));

@@ -6,7 +6,7 @@
 //! tests and the kernels library run, with bounds checks on and off.
 
 use kernjit::jit::lower::{lower_with_listings, LowerOptions};
-use kernjit::{cli_args, Module};
+use kernjit::{cli_args, Layout, Module, Type};
 use std::collections::HashMap;
 
 /// Problems in the CLIF text of a program (functions are separated by
@@ -74,8 +74,10 @@ fn generated_code_has_no_trapping_instructions() {
                 continue;
             };
             let Ok(program) = module.specialise(&kernel, &types) else { continue };
-            for boundscheck in [true, false] {
-                let options = LowerOptions { boundscheck, verify: true };
+            let contiguous: Vec<Layout> =
+                types.iter().map(|ty| if matches!(ty, Type::Array(_)) { Layout::C } else { Layout::Any }).collect();
+            for (boundscheck, layouts) in [(true, vec![]), (false, vec![]), (true, contiguous)] {
+                let options = LowerOptions { boundscheck, verify: true, layouts };
                 let lowered =
                     lower_with_listings(&program, &options, true, false).expect("every checked program compiles");
                 let (clif, _) = lowered.into_listings();
