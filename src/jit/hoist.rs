@@ -32,7 +32,13 @@ const MAX_VERSIONED_NODES: usize = 600;
 /// where the body assigns neither `var` nor `a`: every value of `var` in the
 /// body is in `[0, a.shape[k])` (the extent is read once, before the loop, and
 /// `a` cannot change), so `a[..., var, ...]` on axis `k` needs no check.
-pub fn in_bounds_fact(var: LocalId, start: &Expr, stop: &Expr, step: &Expr, body: &[Stmt]) -> Option<(LocalId, LocalId, u8)> {
+pub fn in_bounds_fact(
+    var: LocalId,
+    start: &Expr,
+    stop: &Expr,
+    step: &Expr,
+    body: &[Stmt],
+) -> Option<(LocalId, LocalId, u8)> {
     let constant = |e: &Expr| match e.kind {
         ExprKind::Const(Scalar::I64(v)) => Some(v),
         _ => None,
@@ -171,9 +177,10 @@ impl<'a> Walker<'a, '_> {
         self.nodes += 1;
         match &expr.kind {
             ExprKind::Const(_) | ExprKind::Local(_) => {}
-            ExprKind::Cast(inner) | ExprKind::Unary(_, inner) | ExprKind::Powi(inner, _) | ExprKind::TupleGet(inner, _) => {
-                self.expr(inner)
-            }
+            ExprKind::Cast(inner)
+            | ExprKind::Unary(_, inner)
+            | ExprKind::Powi(inner, _)
+            | ExprKind::TupleGet(inner, _) => self.expr(inner),
             ExprKind::Binary(_, a, b) | ExprKind::And(a, b) | ExprKind::Or(a, b) => {
                 self.expr(a);
                 self.expr(b);

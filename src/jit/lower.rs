@@ -128,7 +128,12 @@ pub fn lower_with_listings(
     context.set_disasm(keep_asm);
     let mut builder_context = FunctionBuilderContext::new();
     let entry_layouts = entry_layouts(program, options);
+    let inlinable: Vec<bool> = program.functions.iter().map(inlinable).collect();
     for (index, function) in program.functions.iter().enumerate() {
+        if inlinable[index] && index != program.entry.0 as usize {
+            // Every call to it is inlined: no code of its own.
+            continue;
+        }
         context.func.signature = function_signature(&module, function);
         {
             let builder = FunctionBuilder::new(&mut context.func, &mut builder_context);
@@ -143,6 +148,7 @@ pub fn lower_with_listings(
                 &mut sites,
                 options,
                 layouts,
+                &inlinable,
             );
             let counted = translator.translate_function();
             checks.kept += counted.kept;
@@ -165,6 +171,21 @@ pub fn lower_with_listings(
     module.finalize_definitions().map_err(|e| e.to_string())?;
     let entry = module.get_finalized_function(entry_id);
     Ok(Lowered { module, entry, sites, clif, asm, checks })
+}
+
+/// Largest callee body, in typed-IR expressions, that is inlined.
+const MAX_INLINED_EXPRS: usize = 48;
+
+/// Whether calls to `function` are inlined: a small leaf (it calls nothing,
+/// so inlining never nests and never hides recursion) returning no array.
+fn inlinable(function: &tir::Function) -> bool {
+    let mut exprs = 0;
+    let mut calls = false;
+    tir::for_each_expr(&function.body, &mut |expr| {
+        exprs += 1;
+        calls |= matches!(expr.kind, ExprKind::Call { .. });
+    });
+    !calls && exprs <= MAX_INLINED_EXPRS && !matches!(function.ret, Type::Array(_))
 }
 
 /// The layouts the entry function may assume for its parameters: those of
@@ -403,6 +424,17 @@ impl Val {
     }
 }
 
+/// The caller's translation state, put aside while an inlined callee's
+/// body is translated.
+struct Inlining<'a> {
+    function: &'a tir::Function,
+    locals: Vec<LocalVars>,
+    loops: Vec<Loop>,
+    in_bounds: Vec<(tir::LocalId, tir::LocalId, u8)>,
+    loop_vars: Vec<tir::LocalId>,
+    inline_exit: Option<Block>,
+}
+
 struct Loop {
     /// Where `continue` goes.
     next: Block,
@@ -421,6 +453,11 @@ struct Translator<'a, 'b> {
     options: &'a LowerOptions,
     /// Per parameter, the layout the host guarantees (empty: none).
     param_layouts: &'a [Layout],
+    /// Per function of the program: whether calls to it are inlined.
+    inlinable: &'a [bool],
+    /// While translating an inlined callee's body: where its `return`
+    /// jumps, with the results as block arguments.
+    inline_exit: Option<Block>,
     locals: Vec<LocalVars>,
     ctx: ClValue,
     /// Where this function writes its results (8-byte slots, abi.rs).
@@ -462,6 +499,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         sites: &'a mut Vec<Site>,
         options: &'a LowerOptions,
         param_layouts: &'a [Layout],
+        inlinable: &'a [bool],
     ) -> Translator<'a, 'b> {
         let data_flags = MemFlagsData::trusted();
         let header_flags = MemFlagsData::trusted().with_readonly();
@@ -482,6 +520,8 @@ impl<'a, 'b> Translator<'a, 'b> {
             sites,
             options,
             param_layouts,
+            inlinable,
+            inline_exit: None,
             locals: Vec::new(),
             ctx,
             out,
@@ -805,6 +845,13 @@ impl<'a, 'b> Translator<'a, 'b> {
             StmtKind::Continue => {
                 let next = self.loops.last().expect("inference checks continue is in a loop").next;
                 self.builder.ins().jump(next, &[]);
+                true
+            }
+            StmtKind::Return(value) if self.inline_exit.is_some() => {
+                let results = value.as_ref().map_or_else(Vec::new, |value| self.translate_expr(value).flatten());
+                let args: Vec<BlockArg> = results.into_iter().map(BlockArg::from).collect();
+                let exit = self.inline_exit.expect("checked by the guard");
+                self.builder.ins().jump(exit, &args);
                 true
             }
             StmtKind::Return(value) => {
@@ -1526,6 +1573,9 @@ impl<'a, 'b> Translator<'a, 'b> {
     }
 
     fn translate_call(&mut self, func: tir::FuncId, args: &'a [tir::Expr], span: Span) -> Val {
+        if self.inlinable[func.0 as usize] && func != self.function_id() {
+            return self.translate_inlined_call(func, args, span);
+        }
         let ret = &self.program.function(func).ret;
         let result_types = flat_types(ret);
         let slot = self.builder.create_sized_stack_slot(StackSlotData::new(
@@ -1567,6 +1617,62 @@ impl<'a, 'b> Translator<'a, 'b> {
             Type::Tuple(_) => Val::Tuple(values),
             Type::Array(array_ty) => Val::Array(self.load_array_arg(values[0], array_ty.dtype, array_ty.ndim as usize)),
             Type::None | Type::Unknown => Val::None,
+        }
+    }
+
+    fn function_id(&self) -> tir::FuncId {
+        let index = self.program.functions.iter().position(|f| std::ptr::eq(f, self.function));
+        tir::FuncId(index.unwrap_or(usize::MAX) as u32)
+    }
+
+    /// A call to a small leaf function, translated in place: its locals
+    /// become variables of this function (zero at the call, as at a call's
+    /// start), its `return` a jump to a merge block. The only trace of the
+    /// call is the recursion-depth check, which a leaf needs at its call
+    /// site only.
+    fn translate_inlined_call(&mut self, func: tir::FuncId, args: &'a [tir::Expr], span: Span) -> Val {
+        let callee = self.program.function(func);
+        let values: Vec<Val> = args.iter().map(|arg| self.translate_expr(arg)).collect();
+        let site = self.site(span, "");
+        let depth = self.builder.ins().load(cl::I64, self.plain_flags, self.ctx, abi::CONTEXT_DEPTH_OFFSET);
+        let allowed = self.builder.ins().icmp_imm_s(IntCC::SignedLessThan, depth, RECURSION_LIMIT as i64);
+        self.check(allowed, abi::ERROR_RECURSION_TOO_DEEP, site, &[]);
+
+        let exit = self.builder.create_block();
+        let result_types = flat_types(&callee.ret);
+        for ty in &result_types {
+            self.builder.append_block_param(exit, *ty);
+        }
+        let callee_locals: Vec<LocalVars> = callee.locals.iter().map(|local| self.declare_local(&local.ty)).collect();
+        let saved = Inlining {
+            function: std::mem::replace(&mut self.function, callee),
+            locals: std::mem::replace(&mut self.locals, callee_locals),
+            loops: std::mem::take(&mut self.loops),
+            in_bounds: std::mem::take(&mut self.in_bounds),
+            loop_vars: std::mem::take(&mut self.loop_vars),
+            inline_exit: self.inline_exit.replace(exit),
+        };
+        for (param, value) in callee.params.iter().zip(values) {
+            self.assign(*param, value);
+        }
+        if !self.translate_block(&callee.body) {
+            // Falling off the end: a function returning None.
+            self.builder.ins().jump(exit, &[]);
+        }
+        self.function = saved.function;
+        self.locals = saved.locals;
+        self.loops = saved.loops;
+        self.in_bounds = saved.in_bounds;
+        self.loop_vars = saved.loop_vars;
+        self.inline_exit = saved.inline_exit;
+
+        self.builder.switch_to_block(exit);
+        self.builder.seal_block(exit);
+        let results = self.builder.block_params(exit).to_vec();
+        match &callee.ret {
+            Type::Scalar(_) => Val::Scalar(results[0]),
+            Type::Tuple(_) => Val::Tuple(results),
+            Type::Array(_) | Type::None | Type::Unknown => Val::None,
         }
     }
 

@@ -405,8 +405,7 @@ fn compile_for_fills_the_cache_ahead_of_calls() {
     let weighted = module.kernel("weighted2").unwrap();
     weighted.compile_for("weighted2(f64[:, :])").unwrap();
     weighted.compile_for("(i32[:, :])").unwrap();
-    let signature =
-        Signature::new("weighted2", vec![kernjit::types::parse_type("u8[:, :]").unwrap()]);
+    let signature = Signature::new("weighted2", vec![kernjit::types::parse_type("u8[:, :]").unwrap()]);
     weighted.compile_for(&signature).unwrap();
     assert_eq!(module.stats().misses, 3);
     weighted.call((Array2::<f64>::ones((2, 2)).view(),)).unwrap();
