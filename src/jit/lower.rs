@@ -173,6 +173,39 @@ pub fn lower_with_listings(
     Ok(Lowered { module, entry, sites, clif, asm, checks })
 }
 
+/// In `array[indices] = value`, a read of the same element (same array
+/// local, the same pure index expressions) that `value` always evaluates:
+/// reached from its root through arithmetic and casts only, as in the
+/// `a[i] = a[i] + v` of an augmented assignment. Its key (`hoist::index_key`).
+fn same_element_read(value: &tir::Expr, array: &tir::Expr, indices: &[tir::Expr]) -> Option<usize> {
+    fn same(a: &tir::Expr, b: &tir::Expr) -> bool {
+        match (&a.kind, &b.kind) {
+            (ExprKind::Local(x), ExprKind::Local(y)) => x == y,
+            (ExprKind::Const(x), ExprKind::Const(y)) => x == y && a.ty == b.ty,
+            (ExprKind::Cast(x), ExprKind::Cast(y)) => a.ty == b.ty && same(x, y),
+            (ExprKind::Unary(p, x), ExprKind::Unary(q, y)) => p == q && same(x, y),
+            (ExprKind::Binary(p, x1, x2), ExprKind::Binary(q, y1, y2)) => {
+                p == q && a.ty == b.ty && same(x1, y1) && same(x2, y2)
+            }
+            _ => false,
+        }
+    }
+    let ExprKind::Local(target) = array.kind else { return None };
+    match &value.kind {
+        ExprKind::Index { array: read, indices: read_indices, .. } => {
+            let same_array = matches!(read.kind, ExprKind::Local(local) if local == target);
+            let same_indices =
+                read_indices.len() == indices.len() && read_indices.iter().zip(indices).all(|(a, b)| same(a, b));
+            (same_array && same_indices).then(|| hoist::index_key(value))
+        }
+        ExprKind::Cast(inner) | ExprKind::Unary(_, inner) => same_element_read(inner, array, indices),
+        ExprKind::Binary(_, a, b) => {
+            same_element_read(a, array, indices).or_else(|| same_element_read(b, array, indices))
+        }
+        _ => None,
+    }
+}
+
 /// Largest callee body, in typed-IR expressions, that is inlined.
 const MAX_INLINED_EXPRS: usize = 48;
 
@@ -484,6 +517,9 @@ struct Translator<'a, 'b> {
     counting: bool,
     /// The variables of the enclosing `for` loops, outermost first.
     loop_vars: Vec<tir::LocalId>,
+    /// The element address each `Index` expression (`hoist::index_key`)
+    /// computed when last translated.
+    addresses: HashMap<usize, ClValue>,
     checks: BoundsChecks,
 }
 
@@ -534,6 +570,7 @@ impl<'a, 'b> Translator<'a, 'b> {
             versioning: true,
             counting: true,
             loop_vars: Vec::new(),
+            addresses: HashMap::new(),
             checks: BoundsChecks::default(),
         }
     }
@@ -782,12 +819,26 @@ impl<'a, 'b> Translator<'a, 'b> {
                 false
             }
             StmtKind::Store { array, indices, value, array_name } => {
+                let array_expr = array;
                 let proven = self.proven_in_bounds(hoist::store_key(stmt), array, indices);
                 let array = self.translate_expr(array).array();
                 let index_values: Vec<ClValue> = indices.iter().map(|i| self.translate_expr(i).scalar()).collect();
+                let read = same_element_read(value, array_expr, indices);
                 let value = self.translate_expr(value).scalar();
-                let order = self.address_order(indices);
-                let address = self.element_address(&array, &index_values, &proven, &order, stmt.span, array_name);
+                let address = match read.and_then(|key| self.addresses.get(&key).copied()) {
+                    // `a[i] op= v`: the read of the same element computed
+                    // (and checked) the address just now, unconditionally.
+                    Some(address) => {
+                        if self.counting {
+                            self.checks.removed += indices.len();
+                        }
+                        address
+                    }
+                    None => {
+                        let order = self.address_order(indices);
+                        self.element_address(&array, &index_values, &proven, &order, stmt.span, array_name)
+                    }
+                };
                 self.builder.ins().store(self.data_flags, value, address, 0);
                 false
             }
@@ -1507,6 +1558,7 @@ impl<'a, 'b> Translator<'a, 'b> {
                 let index_values: Vec<ClValue> = indices.iter().map(|i| self.translate_expr(i).scalar()).collect();
                 let order = self.address_order(indices);
                 let address = self.element_address(&array, &index_values, &proven, &order, expr.span, name);
+                self.addresses.insert(hoist::index_key(expr), address);
                 Val::Scalar(self.builder.ins().load(clif_type(array.dtype), self.data_flags, address, 0))
             }
             ExprKind::View { array, items, name } => {

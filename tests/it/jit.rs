@@ -97,7 +97,7 @@ fn jit_agrees_with_the_interpreter_on_every_run_line() {
             let Ok((kernel, raw)) = cli_args::parse_call(&call) else { continue };
             let Ok(specs) = raw.iter().map(|a| cli_args::parse_arg(a)).collect::<Result<Vec<_>, _>>() else { continue };
             let base = path.parent().unwrap();
-            let (Ok(mut interp_args), Ok(mut jit_args)) =
+            let (Ok(mut interp_args), Ok(jit_args)) =
                 (cli_args::materialise(&specs, 42, base), cli_args::materialise(&specs, 42, base))
             else {
                 continue;
