@@ -60,19 +60,31 @@ pub fn in_bounds_fact(
 pub enum AxisIndex<'a> {
     /// The same value on every trip.
     Invariant(&'a Expr),
-    /// `sign * var + offset`, where the offset is `+expr`, `-expr` (for
-    /// `var - expr`) or 0.
-    Affine { negated_var: bool, offset: Option<(&'a Expr, bool)> },
+    /// `sign * v + offset`, where the offset is `+expr`, `-expr` (for
+    /// `v - expr`) or 0, and `v` an induction variable.
+    Affine { var: Induction<'a>, negated_var: bool, offset: Option<(&'a Expr, bool)> },
 }
 
-/// An array access (an `Index` expression or a `Store` statement) whose
-/// bounds can be checked once before the loop.
+/// A variable whose range over the whole loop is known before it starts.
+#[derive(Clone, Copy, Debug)]
+pub enum Induction<'a> {
+    /// The loop's own variable.
+    Loop,
+    /// The variable of a loop nested in the body, `range(start, stop)` with
+    /// `start` and `stop` invariant in the outer loop: within that loop's
+    /// body it lies in `[start, stop - 1]`.
+    Inner { start: &'a Expr, stop: &'a Expr },
+}
+
+/// An array access (an `Index` expression or a `Store` statement) some of
+/// whose indices can be checked once before the loop.
 #[derive(Clone, Debug)]
 pub struct Access<'a> {
     /// Identifies the access node (its address) for the lowering.
     pub key: usize,
     pub array: LocalId,
-    pub indices: Vec<AxisIndex<'a>>,
+    /// Per axis, the index if its check can be hoisted.
+    pub indices: Vec<Option<AxisIndex<'a>>>,
 }
 
 /// The address of an `Index` expression or `Store` statement, as [`Access::key`].
@@ -92,7 +104,7 @@ pub fn hoistable<'a>(var: LocalId, body: &'a [Stmt], function: &tir::Function) -
     // using it are neither invariant nor affine.
     let induction = !assigned.contains(&var);
     assigned.insert(var);
-    let mut walker = Walker { var, induction, assigned, function, accesses: Vec::new(), nodes: 0 };
+    let mut walker = Walker { var, induction, assigned, function, inner: Vec::new(), accesses: Vec::new(), nodes: 0 };
     walker.block(body);
     if walker.nodes > MAX_VERSIONED_NODES {
         return Vec::new();
@@ -130,6 +142,9 @@ struct Walker<'a, 'f> {
     var: LocalId,
     /// Whether `var` is `start + t * step` on trip `t` (the body never assigns it).
     induction: bool,
+    /// The enclosing nested loops whose variables are induction variables
+    /// (`Induction::Inner`), innermost last.
+    inner: Vec<(LocalId, &'a Expr, &'a Expr)>,
     assigned: HashSet<LocalId>,
     function: &'f tir::Function,
     accesses: Vec<Access<'a>>,
@@ -161,11 +176,22 @@ impl<'a> Walker<'a, '_> {
                     self.expr(cond);
                     self.block(body);
                 }
-                StmtKind::ForRange { start, stop, step, body, .. } => {
+                StmtKind::ForRange { var, start, stop, step, body, .. } => {
                     self.expr(start);
                     self.expr(stop);
                     self.expr(step);
+                    let unit_step = matches!(step.kind, ExprKind::Const(Scalar::I64(1)));
+                    let induction = unit_step
+                        && self.invariant(start)
+                        && self.invariant(stop)
+                        && !assigned_locals(body).contains(var);
+                    if induction {
+                        self.inner.push((*var, start, stop));
+                    }
                     self.block(body);
+                    if induction {
+                        self.inner.pop();
+                    }
                 }
                 StmtKind::Return(Some(value)) | StmtKind::Expr(value) => self.expr(value),
                 StmtKind::Return(None) | StmtKind::Break | StmtKind::Continue => {}
@@ -232,34 +258,34 @@ impl<'a> Walker<'a, '_> {
         if self.assigned.contains(&array) {
             return;
         }
-        let forms: Option<Vec<AxisIndex<'a>>> = indices.iter().map(|index| self.axis_index(index)).collect();
-        if let Some(indices) = forms {
+        let indices: Vec<Option<AxisIndex<'a>>> = indices.iter().map(|index| self.axis_index(index)).collect();
+        if indices.iter().any(Option::is_some) {
             self.accesses.push(Access { key, array, indices });
         }
+    }
+
+    /// The induction variable `expr` is, if it is one.
+    fn induction_var(&self, expr: &Expr) -> Option<Induction<'a>> {
+        let ExprKind::Local(local) = expr.kind else { return None };
+        if let Some(&(_, start, stop)) = self.inner.iter().rev().find(|(var, _, _)| *var == local) {
+            return Some(Induction::Inner { start, stop });
+        }
+        (self.induction && local == self.var).then_some(Induction::Loop)
     }
 
     fn axis_index(&self, index: &'a Expr) -> Option<AxisIndex<'a>> {
         if self.invariant(index) {
             return Some(AxisIndex::Invariant(index));
         }
-        if !self.induction {
-            return None;
+        let affine = |var, negated_var, offset| Some(AxisIndex::Affine { var, negated_var, offset });
+        if let Some(var) = self.induction_var(index) {
+            return affine(var, false, None);
         }
-        let is_var = |e: &Expr| matches!(e.kind, ExprKind::Local(local) if local == self.var);
-        match &index.kind {
-            _ if is_var(index) => Some(AxisIndex::Affine { negated_var: false, offset: None }),
-            ExprKind::Binary(tir::BinaryOp::Add, a, b) if is_var(a) && self.invariant(b) => {
-                Some(AxisIndex::Affine { negated_var: false, offset: Some((b, false)) })
-            }
-            ExprKind::Binary(tir::BinaryOp::Add, a, b) if is_var(b) && self.invariant(a) => {
-                Some(AxisIndex::Affine { negated_var: false, offset: Some((a, false)) })
-            }
-            ExprKind::Binary(tir::BinaryOp::Sub, a, b) if is_var(a) && self.invariant(b) => {
-                Some(AxisIndex::Affine { negated_var: false, offset: Some((b, true)) })
-            }
-            ExprKind::Binary(tir::BinaryOp::Sub, a, b) if is_var(b) && self.invariant(a) => {
-                Some(AxisIndex::Affine { negated_var: true, offset: Some((a, false)) })
-            }
+        let ExprKind::Binary(op @ (tir::BinaryOp::Add | tir::BinaryOp::Sub), a, b) = &index.kind else { return None };
+        let subtract = *op == tir::BinaryOp::Sub;
+        match (self.induction_var(a), self.induction_var(b)) {
+            (Some(var), _) if self.invariant(b) => affine(var, false, Some((b, subtract))),
+            (_, Some(var)) if self.invariant(a) => affine(var, subtract, Some((a, false))),
             _ => None,
         }
     }

@@ -14,7 +14,7 @@
 //! result, never through a trap or an unwind.
 
 use super::abi::{self, ArrayArg};
-use super::hoist::{self, AxisIndex};
+use super::hoist::{self, AxisIndex, Induction};
 use super::runtime::Site;
 use crate::mathlib::{self, MathFunction};
 use crate::span::Span;
@@ -506,9 +506,10 @@ struct Translator<'a, 'b> {
     /// `(loop variable, array, axis)`: inside these loops, indexing `array`
     /// on `axis` with the loop variable is in bounds (see `in_bounds_fact`).
     in_bounds: Vec<(tir::LocalId, tir::LocalId, u8)>,
-    /// Accesses (`hoist::Access::key`) whose bounds an enclosing versioned
-    /// loop checked before it started: the fast copy being translated.
-    hoisted: HashSet<usize>,
+    /// Axes of accesses (`(hoist::Access::key, axis)`) whose bounds an
+    /// enclosing versioned loop checked before it started: the fast copy
+    /// being translated.
+    hoisted: HashSet<(usize, usize)>,
     /// False while translating the checked copy of a versioned loop: no
     /// versioning inside it, so copies grow linearly with loop depth.
     versioning: bool,
@@ -993,10 +994,21 @@ impl<'a, 'b> Translator<'a, 'b> {
 
             self.builder.switch_to_block(fast);
             self.builder.seal_block(fast);
-            self.hoisted.extend(accesses.iter().map(|access| access.key));
+            let axes: Vec<(usize, usize)> = accesses
+                .iter()
+                .flat_map(|access| {
+                    access
+                        .indices
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, index)| index.is_some())
+                        .map(|(axis, _)| (access.key, axis))
+                })
+                .collect();
+            self.hoisted.extend(axes.iter().copied());
             self.translate_loop(var, start, step, count, body, parallel);
-            for access in &accesses {
-                self.hoisted.remove(&access.key);
+            for axis in &axes {
+                self.hoisted.remove(axis);
             }
             self.builder.ins().jump(merge, &[]);
 
@@ -1045,20 +1057,25 @@ impl<'a, 'b> Translator<'a, 'b> {
             return Vec::new();
         }
         let mut accesses = hoist::hoistable(var, body, self.function);
-        accesses.retain(|access| {
-            let proven = |(axis, index): (usize, &AxisIndex)| {
-                let local = match index {
-                    AxisIndex::Affine { negated_var: false, offset: None } => var,
-                    AxisIndex::Invariant(expr) => match expr.kind {
-                        ExprKind::Local(local) => local,
-                        _ => return false,
+        for access in &mut accesses {
+            let (key, array) = (access.key, access.array);
+            for (axis, index) in access.indices.iter_mut().enumerate() {
+                // Already checked by an enclosing versioned loop, or proven.
+                let local = match *index {
+                    Some(AxisIndex::Affine { var: Induction::Loop, negated_var: false, offset: None }) => Some(var),
+                    Some(AxisIndex::Invariant(expr)) => match expr.kind {
+                        ExprKind::Local(local) => Some(local),
+                        _ => None,
                     },
-                    _ => return false,
+                    _ => None,
                 };
-                self.in_bounds.contains(&(local, access.array, axis as u8))
-            };
-            !self.hoisted.contains(&access.key) && !access.indices.iter().enumerate().all(proven)
-        });
+                let proven = local.is_some_and(|local| self.in_bounds.contains(&(local, array, axis as u8)));
+                if proven || self.hoisted.contains(&(key, axis)) {
+                    *index = None;
+                }
+            }
+        }
+        accesses.retain(|access| access.indices.iter().any(Option::is_some));
         accesses
     }
 
@@ -1087,13 +1104,26 @@ impl<'a, 'b> Translator<'a, 'b> {
         for access in accesses {
             let array = self.read_local(access.array).array();
             for (axis, index) in access.indices.iter().enumerate() {
+                let Some(index) = *index else { continue };
                 let extent = array.shape[axis];
-                let inside = match *index {
+                let inside = match index {
                     AxisIndex::Invariant(expr) => {
                         let value = self.translate_expr(expr).scalar();
                         self.builder.ins().icmp(IntCC::UnsignedLessThan, value, extent)
                     }
-                    AxisIndex::Affine { negated_var, offset } => {
+                    AxisIndex::Affine { var, negated_var, offset } => {
+                        let (low, high) = match var {
+                            Induction::Loop => (low, high),
+                            Induction::Inner { start, stop } => {
+                                let start = self.translate_expr(start).scalar();
+                                let stop = self.translate_expr(stop).scalar();
+                                let start = self.builder.ins().sextend(cl::I128, start);
+                                let stop = self.builder.ins().sextend(cl::I128, stop);
+                                let one = self.i64_const(1);
+                                let one = self.builder.ins().sextend(cl::I128, one);
+                                (start, self.builder.ins().isub(stop, one))
+                            }
+                        };
                         let offset = match offset {
                             Some((expr, subtracted)) => {
                                 let value = self.translate_expr(expr).scalar();
@@ -1372,15 +1402,18 @@ impl<'a, 'b> Translator<'a, 'b> {
     /// all if an enclosing versioned loop checked them, else the loop
     /// variables of enclosing `range(a.shape[k])` loops indexing `a` on axis `k`.
     fn proven_in_bounds(&self, key: usize, array: &tir::Expr, indices: &[tir::Expr]) -> Vec<Proof> {
-        if self.hoisted.contains(&key) {
-            return vec![Proof::Hoisted; indices.len()];
-        }
-        let ExprKind::Local(array_local) = array.kind else { return vec![Proof::None; indices.len()] };
+        let array_local = match array.kind {
+            ExprKind::Local(local) => Some(local),
+            _ => None,
+        };
         indices
             .iter()
             .enumerate()
             .map(|(axis, index)| match index.kind {
-                ExprKind::Local(var) if self.in_bounds.contains(&(var, array_local, axis as u8)) => Proof::Fact,
+                _ if self.hoisted.contains(&(key, axis)) => Proof::Hoisted,
+                ExprKind::Local(var) if array_local.is_some_and(|a| self.in_bounds.contains(&(var, a, axis as u8))) => {
+                    Proof::Fact
+                }
                 _ => Proof::None,
             })
             .collect()
