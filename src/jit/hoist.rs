@@ -28,6 +28,11 @@ use std::collections::HashSet;
 /// versioned: the copy would cost more compile time than the checks cost.
 const MAX_VERSIONED_NODES: usize = 600;
 
+/// How many typed-IR nodes of loop copies versioning may add to one
+/// function (the checked copy of a loop versions its inner loops too, so
+/// copies could otherwise grow exponentially with loop depth).
+pub const VERSIONING_BUDGET: usize = 4 * MAX_VERSIONED_NODES;
+
 /// `for var in range(c, a.shape[k], d)` with constants `c >= 0`, `d >= 1`,
 /// where the body assigns neither `var` nor `a`: every value of `var` in the
 /// body is in `[0, a.shape[k])` (the extent is read once, before the loop, and
@@ -97,8 +102,9 @@ pub fn store_key(stmt: &Stmt) -> usize {
 }
 
 /// The accesses in `body` (nested blocks and loops included) that the loop
-/// `for var in range(...)` can check once, before it starts.
-pub fn hoistable<'a>(var: LocalId, body: &'a [Stmt], function: &tir::Function) -> Vec<Access<'a>> {
+/// `for var in range(...)` can check once, before it starts, and the size
+/// of the body in typed-IR nodes (what a copy of the loop costs).
+pub fn hoistable<'a>(var: LocalId, body: &'a [Stmt], function: &tir::Function) -> (Vec<Access<'a>>, usize) {
     let mut assigned = assigned_locals(body);
     // A loop variable the body reassigns is not `start + t * step`: indices
     // using it are neither invariant nor affine.
@@ -107,9 +113,9 @@ pub fn hoistable<'a>(var: LocalId, body: &'a [Stmt], function: &tir::Function) -
     let mut walker = Walker { var, induction, assigned, function, inner: Vec::new(), accesses: Vec::new(), nodes: 0 };
     walker.block(body);
     if walker.nodes > MAX_VERSIONED_NODES {
-        return Vec::new();
+        return (Vec::new(), walker.nodes);
     }
-    walker.accesses
+    (walker.accesses, walker.nodes)
 }
 
 /// Every local a block assigns (directly, or as a nested loop variable).

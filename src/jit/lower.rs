@@ -510,9 +510,9 @@ struct Translator<'a, 'b> {
     /// enclosing versioned loop checked before it started: the fast copy
     /// being translated.
     hoisted: HashSet<(usize, usize)>,
-    /// False while translating the checked copy of a versioned loop: no
-    /// versioning inside it, so copies grow linearly with loop depth.
-    versioning: bool,
+    /// Typed-IR nodes of loop copies this function may still add by
+    /// versioning (`hoist::VERSIONING_BUDGET`).
+    version_budget: usize,
     /// False while translating a second copy of code (its checks were
     /// counted in the first).
     counting: bool,
@@ -568,7 +568,7 @@ impl<'a, 'b> Translator<'a, 'b> {
             plain_flags,
             in_bounds: Vec::new(),
             hoisted: HashSet::new(),
-            versioning: true,
+            version_budget: hoist::VERSIONING_BUDGET,
             counting: true,
             loop_vars: Vec::new(),
             addresses: HashMap::new(),
@@ -1015,10 +1015,9 @@ impl<'a, 'b> Translator<'a, 'b> {
             self.builder.set_cold_block(checked);
             self.builder.switch_to_block(checked);
             self.builder.seal_block(checked);
-            let saved = (self.versioning, self.counting);
-            (self.versioning, self.counting) = (false, false);
+            let counting = std::mem::replace(&mut self.counting, false);
             self.translate_loop(var, start, step, count, body, parallel);
-            (self.versioning, self.counting) = saved;
+            self.counting = counting;
             self.builder.ins().jump(merge, &[]);
 
             self.builder.switch_to_block(merge);
@@ -1052,11 +1051,11 @@ impl<'a, 'b> Translator<'a, 'b> {
 
     /// The accesses in the loop's body worth checking before the loop: those
     /// `hoist::hoistable` finds, less those already proven or hoisted.
-    fn accesses_to_hoist(&self, var: tir::LocalId, body: &'a [tir::Stmt]) -> Vec<hoist::Access<'a>> {
-        if !self.versioning {
+    fn accesses_to_hoist(&mut self, var: tir::LocalId, body: &'a [tir::Stmt]) -> Vec<hoist::Access<'a>> {
+        let (mut accesses, nodes) = hoist::hoistable(var, body, self.function);
+        if nodes > self.version_budget {
             return Vec::new();
         }
-        let mut accesses = hoist::hoistable(var, body, self.function);
         for access in &mut accesses {
             let (key, array) = (access.key, access.array);
             for (axis, index) in access.indices.iter_mut().enumerate() {
@@ -1076,6 +1075,9 @@ impl<'a, 'b> Translator<'a, 'b> {
             }
         }
         accesses.retain(|access| access.indices.iter().any(Option::is_some));
+        if !accesses.is_empty() {
+            self.version_budget -= nodes;
+        }
         accesses
     }
 
