@@ -518,6 +518,10 @@ struct Translator<'a, 'b> {
     counting: bool,
     /// The variables of the enclosing `for` loops, outermost first.
     loop_vars: Vec<tir::LocalId>,
+    /// Index checks that passed on the way to `checked_block` (straight-line
+    /// code since): `(index, extent)` to the wrapped position.
+    checked: HashMap<(ClValue, ClValue), ClValue>,
+    checked_block: Option<Block>,
     /// The element address each `Index` expression (`hoist::index_key`)
     /// computed when last translated.
     addresses: HashMap<usize, ClValue>,
@@ -572,6 +576,8 @@ impl<'a, 'b> Translator<'a, 'b> {
             counting: true,
             loop_vars: Vec::new(),
             addresses: HashMap::new(),
+            checked: HashMap::new(),
+            checked_block: None,
             checks: BoundsChecks::default(),
         }
     }
@@ -1329,23 +1335,16 @@ impl<'a, 'b> Translator<'a, 'b> {
     /// extents when the host guarantees a contiguous layout (so the unit
     /// stride is a constant and folds away).
     fn load_array_param(&mut self, pointer: ClValue, dtype: ScalarType, ndim: usize, layout: Layout) -> ArrayVal {
-        let axes: Vec<usize> = match layout {
-            Layout::C => (0..ndim).rev().collect(),
-            Layout::F => (0..ndim).collect(),
-            Layout::Any => return self.load_array_arg(pointer, dtype, ndim),
-        };
+        if layout == Layout::Any {
+            return self.load_array_arg(pointer, dtype, ndim);
+        }
         let data = self.builder.ins().load(cl::I64, self.header_flags, pointer, abi::ARRAY_DATA_OFFSET);
         let shape: Vec<ClValue> = (0..ndim)
             .map(|k| {
                 self.builder.ins().load(cl::I64, self.header_flags, pointer, abi::ARRAY_SHAPE_OFFSET + 8 * k as i32)
             })
             .collect();
-        let mut strides = vec![self.i64_const(1); ndim];
-        let mut stride = strides[0];
-        for axis in axes {
-            strides[axis] = stride;
-            stride = self.builder.ins().imul(stride, shape[axis]);
-        }
+        let strides = self.contiguous_strides(&shape, layout);
         ArrayVal { data, shape, strides, dtype }
     }
 
@@ -1376,6 +1375,17 @@ impl<'a, 'b> Translator<'a, 'b> {
     /// Wraps a negative index (`i + extent`) and, with bounds checks on,
     /// checks `0 <= i < extent`, reporting every index of the access.
     fn checked_index(&mut self, index: ClValue, extent: ClValue, axis: usize, all: &[ClValue], site: u32) -> ClValue {
+        // The same index against the same extent, checked earlier in this
+        // straight-line code (`a[r0, c] + b[r1, c]`), is in bounds here.
+        if self.checked_block != self.builder.current_block() {
+            self.checked.clear();
+        }
+        if let Some(&position) = self.checked.get(&(index, extent)) {
+            if self.counting {
+                self.checks.removed += 1;
+            }
+            return position;
+        }
         let negative = self.builder.ins().icmp_imm_s(IntCC::SignedLessThan, index, 0);
         let wrapped = self.builder.ins().iadd(index, extent);
         let position = self.builder.ins().select(negative, wrapped, index);
@@ -1396,6 +1406,8 @@ impl<'a, 'b> Translator<'a, 'b> {
                 fields.push((abi::ERROR_VALUES_OFFSET + 8 * k as i32, *value));
             }
             self.check(inside, abi::ERROR_INDEX_OUT_OF_BOUNDS, site, &fields);
+            self.checked.insert((index, extent), position);
+            self.checked_block = self.builder.current_block();
         }
         position
     }
@@ -1627,10 +1639,11 @@ impl<'a, 'b> Translator<'a, 'b> {
         }
     }
 
+    /// A new (C-contiguous) array from a runtime helper.
     fn array_from_helper(&mut self, pointer: ClValue, dtype: ScalarType, ndim: usize) -> ArrayVal {
         let null = self.builder.ins().icmp_imm_s(IntCC::Equal, pointer, 0);
         self.propagate_if(null);
-        self.load_array_arg(pointer, dtype, ndim)
+        self.load_array_param(pointer, dtype, ndim, Layout::C)
     }
 
     fn translate_new_array(&mut self, shape: &'a [tir::Expr], fill: &'a Fill, expr: &'a tir::Expr) -> Val {
@@ -1656,7 +1669,29 @@ impl<'a, 'b> Translator<'a, 'b> {
             self.helpers.new_array,
             &[self.ctx, code, ndim, dims[0], dims[1], dims[2], fill_value, value_bits, site_value],
         );
-        Val::Array(self.array_from_helper(pointer, array_ty.dtype, array_ty.ndim as usize))
+        // The array is C-contiguous with exactly these extents: its strides
+        // follow from them (so the unit stride is a constant).
+        let null = self.builder.ins().icmp_imm_s(IntCC::Equal, pointer, 0);
+        self.propagate_if(null);
+        let data = self.builder.ins().load(cl::I64, self.header_flags, pointer, abi::ARRAY_DATA_OFFSET);
+        let ndim = array_ty.ndim as usize;
+        let shape = dims[..ndim].to_vec();
+        let strides = self.contiguous_strides(&shape, Layout::C);
+        Val::Array(ArrayVal { data, shape, strides, dtype: array_ty.dtype })
+    }
+
+    /// The strides of a contiguous array of extents `shape` in `layout`
+    /// (C or F order).
+    fn contiguous_strides(&mut self, shape: &[ClValue], layout: Layout) -> Vec<ClValue> {
+        let ndim = shape.len();
+        let axes: Vec<usize> = if layout == Layout::F { (0..ndim).collect() } else { (0..ndim).rev().collect() };
+        let mut strides = vec![self.i64_const(1); ndim];
+        let mut stride = strides[0];
+        for axis in axes {
+            strides[axis] = stride;
+            stride = self.builder.ins().imul(stride, shape[axis]);
+        }
+        strides
     }
 
     fn translate_call(&mut self, func: tir::FuncId, args: &'a [tir::Expr], span: Span) -> Val {
