@@ -776,7 +776,12 @@ impl<'a, 'b> Translator<'a, 'b> {
         let fail = self.builder.create_block();
         let cont = self.builder.create_block();
         self.builder.set_cold_block(fail);
-        self.builder.ins().brif(ok, cont, &[], fail, &[]);
+        // The failing edge first: Cranelift's dominator tree then lists
+        // `cont` before `fail`, and the e-graph elaboration visits the rest
+        // of a loop body before the exit through `fail`, which would end its
+        // loop-invariant hoisting for that body.
+        let failed = self.builder.ins().icmp_imm_s(IntCC::Equal, ok, 0);
+        self.builder.ins().brif(failed, fail, &[], cont, &[]);
         self.builder.switch_to_block(fail);
         self.builder.seal_block(fail);
         let kind_value = self.i32_const(kind);
