@@ -1391,29 +1391,47 @@ impl<'a, 'b> Translator<'a, 'b> {
             }
             return position;
         }
+        if !self.options.boundscheck {
+            let negative = self.builder.ins().icmp_imm_s(IntCC::SignedLessThan, index, 0);
+            let wrapped = self.builder.ins().iadd(index, extent);
+            return self.builder.ins().select(negative, wrapped, index);
+        }
+        if self.counting {
+            self.checks.kept += 1;
+        }
+        // Hot path: `0 <= index < extent` as one unsigned compare. A cold
+        // block handles the rest: a negative index wraps (`index + extent`)
+        // if that is in bounds; anything else is the error.
+        let merge = self.builder.create_block();
+        let position = self.builder.append_block_param(merge, cl::I64);
+        let wrap = self.builder.create_block();
+        self.builder.set_cold_block(wrap);
+        let outside = self.builder.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, index, extent);
+        // The cold successor first (see `check`).
+        self.builder.ins().brif(outside, wrap, &[], merge, &[BlockArg::from(index)]);
+        self.builder.switch_to_block(wrap);
+        self.builder.seal_block(wrap);
         let negative = self.builder.ins().icmp_imm_s(IntCC::SignedLessThan, index, 0);
         let wrapped = self.builder.ins().iadd(index, extent);
-        let position = self.builder.ins().select(negative, wrapped, index);
-        if self.options.boundscheck {
-            if self.counting {
-                self.checks.kept += 1;
-            }
-            let inside = self.builder.ins().icmp(IntCC::UnsignedLessThan, position, extent);
-            let axis_value = self.i64_const(axis as i64);
-            let count = self.i64_const(all.len() as i64);
-            let mut fields = vec![
-                (abi::ERROR_AXIS_OFFSET, axis_value),
-                (abi::ERROR_INDEX_OFFSET, index),
-                (abi::ERROR_EXTENT_OFFSET, extent),
-                (abi::ERROR_COUNT_OFFSET, count),
-            ];
-            for (k, value) in all.iter().enumerate().take(3) {
-                fields.push((abi::ERROR_VALUES_OFFSET + 8 * k as i32, *value));
-            }
-            self.check(inside, abi::ERROR_INDEX_OUT_OF_BOUNDS, site, &fields);
-            self.checked.insert((index, extent), position);
-            self.checked_block = self.builder.current_block();
+        let wrapped_inside = self.builder.ins().icmp(IntCC::UnsignedLessThan, wrapped, extent);
+        let inside = self.builder.ins().band(negative, wrapped_inside);
+        let axis_value = self.i64_const(axis as i64);
+        let count = self.i64_const(all.len() as i64);
+        let mut fields = vec![
+            (abi::ERROR_AXIS_OFFSET, axis_value),
+            (abi::ERROR_INDEX_OFFSET, index),
+            (abi::ERROR_EXTENT_OFFSET, extent),
+            (abi::ERROR_COUNT_OFFSET, count),
+        ];
+        for (k, value) in all.iter().enumerate().take(3) {
+            fields.push((abi::ERROR_VALUES_OFFSET + 8 * k as i32, *value));
         }
+        self.check(inside, abi::ERROR_INDEX_OUT_OF_BOUNDS, site, &fields);
+        self.builder.ins().jump(merge, &[BlockArg::from(wrapped)]);
+        self.builder.switch_to_block(merge);
+        self.builder.seal_block(merge);
+        self.checked.insert((index, extent), position);
+        self.checked_block = self.builder.current_block();
         position
     }
 
