@@ -101,18 +101,55 @@ pub fn store_key(stmt: &Stmt) -> usize {
     stmt as *const Stmt as usize
 }
 
+/// Loops of at most this many trips, with constant bounds and a small body
+/// without loops, are unrolled (emitted as straight-line copies).
+const MAX_UNROLLED_TRIPS: usize = 4;
+const MAX_UNROLLED_NODES: usize = 80;
+
+/// The values the variable of `for var in range(start, stop, step)` takes,
+/// if the loop is unrolled: constant bounds, at most `MAX_UNROLLED_TRIPS`
+/// trips, and a small body with no loop inside.
+pub fn unrolled_trips(start: &Expr, stop: &Expr, step: &Expr, body: &[Stmt]) -> Option<Vec<i64>> {
+    let constant = |e: &Expr| match e.kind {
+        ExprKind::Const(Scalar::I64(v)) => Some(v),
+        _ => None,
+    };
+    let (start, stop, step) = (constant(start)?, constant(stop)?, constant(step)?);
+    if step == 0 {
+        return None;
+    }
+    let mut trips = Vec::new();
+    let mut value = i128::from(start);
+    while (step > 0 && value < i128::from(stop)) || (step < 0 && value > i128::from(stop)) {
+        if trips.len() == MAX_UNROLLED_TRIPS {
+            return None;
+        }
+        trips.push(value as i64);
+        value += i128::from(step);
+    }
+    let mut walker = Walker::new(LocalId(u32::MAX), None);
+    walker.block(body);
+    (walker.loops == 0 && walker.nodes <= MAX_UNROLLED_NODES).then_some(trips)
+}
+
 /// The accesses in `body` (nested blocks and loops included) that the loop
 /// `for var in range(...)` can check once, before it starts, and the size
 /// of the body in typed-IR nodes (what a copy of the loop costs).
+///
+/// Only innermost loops are versioned (a body whose only loops are
+/// unrolled ones counts): a copy of an outer loop would copy its inner
+/// loops, and versioning them too would multiply the copies.
 pub fn hoistable<'a>(var: LocalId, body: &'a [Stmt], function: &tir::Function) -> (Vec<Access<'a>>, usize) {
     let mut assigned = assigned_locals(body);
     // A loop variable the body reassigns is not `start + t * step`: indices
     // using it are neither invariant nor affine.
     let induction = !assigned.contains(&var);
     assigned.insert(var);
-    let mut walker = Walker { var, induction, assigned, function, inner: Vec::new(), accesses: Vec::new(), nodes: 0 };
+    let mut walker = Walker::new(var, Some(function));
+    walker.induction = induction;
+    walker.assigned = assigned;
     walker.block(body);
-    if walker.nodes > MAX_VERSIONED_NODES {
+    if walker.nodes > MAX_VERSIONED_NODES || walker.loops > 0 {
         return (Vec::new(), walker.nodes);
     }
     (walker.accesses, walker.nodes)
@@ -145,6 +182,8 @@ pub fn assigned_locals(block: &[Stmt]) -> HashSet<LocalId> {
 }
 
 struct Walker<'a, 'f> {
+    /// Loops in the body that are not unrolled.
+    loops: usize,
     var: LocalId,
     /// Whether `var` is `start + t * step` on trip `t` (the body never assigns it).
     induction: bool,
@@ -152,13 +191,27 @@ struct Walker<'a, 'f> {
     /// (`Induction::Inner`), innermost last.
     inner: Vec<(LocalId, &'a Expr, &'a Expr)>,
     assigned: HashSet<LocalId>,
-    function: &'f tir::Function,
+    /// `None` when only counting nodes and loops.
+    function: Option<&'f tir::Function>,
     accesses: Vec<Access<'a>>,
     /// Typed-IR nodes seen, to give up on large bodies.
     nodes: usize,
 }
 
-impl<'a> Walker<'a, '_> {
+impl<'a, 'f> Walker<'a, 'f> {
+    fn new(var: LocalId, function: Option<&'f tir::Function>) -> Walker<'a, 'f> {
+        Walker {
+            loops: 0,
+            var,
+            induction: false,
+            assigned: HashSet::new(),
+            function,
+            inner: Vec::new(),
+            accesses: Vec::new(),
+            nodes: 0,
+        }
+    }
+
     fn block(&mut self, block: &'a [Stmt]) {
         for stmt in block {
             if self.nodes > MAX_VERSIONED_NODES {
@@ -179,10 +232,14 @@ impl<'a> Walker<'a, '_> {
                     self.block(orelse);
                 }
                 StmtKind::While { cond, body } => {
+                    self.loops += 1;
                     self.expr(cond);
                     self.block(body);
                 }
                 StmtKind::ForRange { var, start, stop, step, body, .. } => {
+                    if unrolled_trips(start, stop, step, body).is_none() {
+                        self.loops += 1;
+                    }
                     self.expr(start);
                     self.expr(stop);
                     self.expr(step);
@@ -260,6 +317,9 @@ impl<'a> Walker<'a, '_> {
     }
 
     fn access(&mut self, key: usize, array: &'a Expr, indices: &'a [Expr]) {
+        if self.function.is_none() {
+            return;
+        }
         let ExprKind::Local(array) = array.kind else { return };
         if self.assigned.contains(&array) {
             return;
@@ -302,7 +362,8 @@ impl<'a> Walker<'a, '_> {
         match &expr.kind {
             ExprKind::Const(_) => true,
             ExprKind::Local(local) => {
-                !self.assigned.contains(local) && matches!(self.function.local(*local).ty, Type::Scalar(_))
+                !self.assigned.contains(local)
+                    && self.function.is_some_and(|f| matches!(f.local(*local).ty, Type::Scalar(_)))
             }
             ExprKind::Cast(inner) => matches!(inner.ty, Type::Scalar(_)) && self.invariant(inner),
             ExprKind::Unary(tir::UnaryOp::Neg | tir::UnaryOp::Invert, inner) => self.invariant(inner),
