@@ -108,6 +108,10 @@ pub const ERROR_ZERO_STEP: u32 = 3;
 pub const ERROR_BAD_ARRAY_SIZE: u32 = 4;
 pub const ERROR_RECURSION_TOO_DEEP: u32 = 5;
 pub const ERROR_NEGATIVE_POWER: u32 = 6;
+/// A failed check in generated code: the slot holds the site, the extent
+/// and the values; the kind, axis and count come from the site table
+/// (`runtime::Site::check`), which keeps the failing paths small.
+pub const ERROR_CHECK: u32 = 7;
 /// A runtime helper caught a panic (a kernjit bug); `site` is meaningful.
 pub const ERROR_INTERNAL: u32 = 99;
 

@@ -26,7 +26,10 @@ use std::collections::HashSet;
 
 /// Loops whose bodies are larger than this many typed-IR nodes are not
 /// versioned: the copy would cost more compile time than the checks cost.
-const MAX_VERSIONED_NODES: usize = 600;
+const MAX_VERSIONED_NODES: usize = 200;
+
+/// What a call counts for in those node counts (an inlined callee's body).
+const CALL_NODES: usize = 30;
 
 /// How many typed-IR nodes of loop copies versioning may add to one
 /// function (the checked copy of a loop versions its inner loops too, so
@@ -129,7 +132,7 @@ pub fn unrolled_trips(start: &Expr, stop: &Expr, step: &Expr, body: &[Stmt]) -> 
     }
     let mut walker = Walker::new(LocalId(u32::MAX), None);
     walker.block(body);
-    (walker.loops == 0 && walker.nodes <= MAX_UNROLLED_NODES).then_some(trips)
+    (walker.loops == 0 && walker.calls == 0 && walker.nodes <= MAX_UNROLLED_NODES).then_some(trips)
 }
 
 /// The accesses in `body` (nested blocks and loops included) that the loop
@@ -184,6 +187,8 @@ pub fn assigned_locals(block: &[Stmt]) -> HashSet<LocalId> {
 struct Walker<'a, 'f> {
     /// Loops in the body that are not unrolled.
     loops: usize,
+    /// Calls in the body.
+    calls: usize,
     var: LocalId,
     /// Whether `var` is `start + t * step` on trip `t` (the body never assigns it).
     induction: bool,
@@ -202,6 +207,7 @@ impl<'a, 'f> Walker<'a, 'f> {
     fn new(var: LocalId, function: Option<&'f tir::Function>) -> Walker<'a, 'f> {
         Walker {
             loops: 0,
+            calls: 0,
             var,
             induction: false,
             assigned: HashSet::new(),
@@ -237,9 +243,14 @@ impl<'a, 'f> Walker<'a, 'f> {
                     self.block(body);
                 }
                 StmtKind::ForRange { var, start, stop, step, body, .. } => {
-                    if unrolled_trips(start, stop, step, body).is_none() {
-                        self.loops += 1;
-                    }
+                    let copies = match unrolled_trips(start, stop, step, body) {
+                        Some(trips) => trips.len(),
+                        None => {
+                            self.loops += 1;
+                            1
+                        }
+                    };
+                    let before = self.nodes;
                     self.expr(start);
                     self.expr(stop);
                     self.expr(step);
@@ -255,6 +266,8 @@ impl<'a, 'f> Walker<'a, 'f> {
                     if induction {
                         self.inner.pop();
                     }
+                    // An unrolled body is emitted once per trip.
+                    self.nodes += (self.nodes - before) * copies.saturating_sub(1);
                 }
                 StmtKind::Return(Some(value)) | StmtKind::Expr(value) => self.expr(value),
                 StmtKind::Return(None) | StmtKind::Break | StmtKind::Continue => {}
@@ -299,9 +312,12 @@ impl<'a, 'f> Walker<'a, 'f> {
                     }
                 }
             }
-            ExprKind::Call { args, .. } | ExprKind::Builtin { args, .. } | ExprKind::Tuple(args) => {
+            ExprKind::Call { args, .. } => {
+                self.calls += 1;
+                self.nodes += CALL_NODES;
                 args.iter().for_each(|arg| self.expr(arg))
             }
+            ExprKind::Builtin { args, .. } | ExprKind::Tuple(args) => args.iter().for_each(|arg| self.expr(arg)),
             ExprKind::NewArray { shape, fill } => {
                 shape.iter().for_each(|extent| self.expr(extent));
                 if let tir::Fill::Value(value) = fill {

@@ -15,7 +15,7 @@
 
 use super::abi::{self, ArrayArg};
 use super::hoist::{self, AxisIndex, Induction};
-use super::runtime::Site;
+use super::runtime::{self, Site};
 use crate::mathlib::{self, MathFunction};
 use crate::span::Span;
 use crate::tir::{self, BinaryOp, Builtin, ExprKind, Fill, StmtKind, ViewItem};
@@ -522,6 +522,8 @@ struct Translator<'a, 'b> {
     /// code since): `(index, extent)` to the wrapped position.
     checked: HashMap<(ClValue, ClValue), ClValue>,
     checked_block: Option<Block>,
+    /// The shared exit of failed checks (`check`), once one is emitted.
+    error_tail: Option<Block>,
     /// The element address each `Index` expression (`hoist::index_key`)
     /// computed when last translated.
     addresses: HashMap<usize, ClValue>,
@@ -576,6 +578,7 @@ impl<'a, 'b> Translator<'a, 'b> {
             counting: true,
             loop_vars: Vec::new(),
             addresses: HashMap::new(),
+            error_tail: None,
             checked: HashMap::new(),
             checked_block: None,
             checks: BoundsChecks::default(),
@@ -614,6 +617,7 @@ impl<'a, 'b> Translator<'a, 'b> {
             // (inference rejects the others).
             self.return_status(abi::STATUS_OK);
         }
+        self.finish_error_tail();
         self.builder.seal_all_blocks();
         let config = self.module.isa().frontend_config();
         self.builder.finalize(config);
@@ -754,7 +758,15 @@ impl<'a, 'b> Translator<'a, 'b> {
     // ---- errors ------------------------------------------------------------
 
     fn site(&mut self, span: Span, name: &str) -> u32 {
-        self.sites.push(Site { span, name: name.to_string() });
+        self.sites.push(Site { span, name: name.to_string(), check: None });
+        (self.sites.len() - 1) as u32
+    }
+
+    /// A site for one check of `kind` (see `check`), at `site`'s position.
+    fn check_site(&mut self, site: u32, check: runtime::CheckSite) -> u32 {
+        let mut entry = self.sites[site as usize].clone();
+        entry.check = Some(check);
+        self.sites.push(entry);
         (self.sites.len() - 1) as u32
     }
 
@@ -772,7 +784,42 @@ impl<'a, 'b> Translator<'a, 'b> {
     /// Continues only if `ok` is true; otherwise fills the error slot with
     /// `kind`, `site` and the given `(offset, i64 value)` fields and returns
     /// `STATUS_ERROR`.
-    fn check(&mut self, ok: ClValue, kind: u32, site: u32, fields: &[(i32, ClValue)]) {
+    /// Continues only if `ok` is true; otherwise fails with `kind` at
+    /// `site`: for index errors on `axis` with the array's `extent` and the
+    /// access's `values` (its indices, the checked one at `slot`); for a
+    /// negative power, `values` is the exponent. The failing path jumps to the function's shared error
+    /// exit with the site and the dynamic values only.
+    fn check(
+        &mut self,
+        ok: ClValue,
+        kind: u32,
+        site: u32,
+        (axis, slot): (usize, usize),
+        extent: Option<ClValue>,
+        values: &[ClValue],
+    ) {
+        let tail = match self.error_tail {
+            Some(tail) => tail,
+            None => {
+                let tail = self.builder.create_block();
+                self.builder.set_cold_block(tail);
+                self.builder.append_block_param(tail, cl::I32);
+                for _ in 0..4 {
+                    self.builder.append_block_param(tail, cl::I64);
+                }
+                self.error_tail = Some(tail);
+                tail
+            }
+        };
+        let site = self.check_site(
+            site,
+            runtime::CheckSite { kind, axis: axis as u32, slot: slot as u32, count: values.len().min(3) as u32 },
+        );
+        let zero = self.i64_const(0);
+        let mut args = vec![BlockArg::from(self.i32_const(site)), BlockArg::from(extent.unwrap_or(zero))];
+        for k in 0..3 {
+            args.push(BlockArg::from(values.get(k).copied().unwrap_or(zero)));
+        }
         let fail = self.builder.create_block();
         let cont = self.builder.create_block();
         self.builder.set_cold_block(fail);
@@ -784,17 +831,29 @@ impl<'a, 'b> Translator<'a, 'b> {
         self.builder.ins().brif(failed, fail, &[], cont, &[]);
         self.builder.switch_to_block(fail);
         self.builder.seal_block(fail);
-        let kind_value = self.i32_const(kind);
-        let site_value = self.i32_const(site);
-        let base = abi::CONTEXT_ERROR_OFFSET;
-        self.builder.ins().store(self.plain_flags, kind_value, self.ctx, base + abi::ERROR_KIND_OFFSET);
-        self.builder.ins().store(self.plain_flags, site_value, self.ctx, base + abi::ERROR_SITE_OFFSET);
-        for (offset, value) in fields {
-            self.builder.ins().store(self.plain_flags, *value, self.ctx, base + offset);
-        }
-        self.return_error();
+        self.builder.ins().jump(tail, &args);
         self.builder.switch_to_block(cont);
         self.builder.seal_block(cont);
+    }
+
+    /// Emits the function's shared error exit, if a check used it: fill the
+    /// error slot (`abi::ERROR_CHECK`) from the block's parameters, return
+    /// `STATUS_ERROR`.
+    fn finish_error_tail(&mut self) {
+        let Some(tail) = self.error_tail else { return };
+        self.builder.switch_to_block(tail);
+        self.builder.seal_block(tail);
+        let params = self.builder.block_params(tail).to_vec();
+        let base = abi::CONTEXT_ERROR_OFFSET;
+        let kind = self.i32_const(abi::ERROR_CHECK);
+        self.builder.ins().store(self.plain_flags, kind, self.ctx, base + abi::ERROR_KIND_OFFSET);
+        self.builder.ins().store(self.plain_flags, params[0], self.ctx, base + abi::ERROR_SITE_OFFSET);
+        self.builder.ins().store(self.plain_flags, params[1], self.ctx, base + abi::ERROR_EXTENT_OFFSET);
+        for k in 0..3 {
+            let offset = base + abi::ERROR_VALUES_OFFSET + 8 * k as i32;
+            self.builder.ins().store(self.plain_flags, params[2 + k], self.ctx, offset);
+        }
+        self.return_error();
     }
 
     /// Propagates an error status from a call or a null pointer from a helper.
@@ -988,7 +1047,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         let step = self.translate_expr(step).scalar();
         let site = self.site(range_span, "");
         let nonzero = self.builder.ins().icmp_imm_s(IntCC::NotEqual, step, 0);
-        self.check(nonzero, abi::ERROR_ZERO_STEP, site, &[]);
+        self.check(nonzero, abi::ERROR_ZERO_STEP, site, (0, 0), None, &[]);
         let count = self.trip_count(start, stop, step);
         let fact = hoist::in_bounds_fact(var, start_expr, stop_expr, step_expr, body);
         if let Some(fact) = fact {
@@ -1443,18 +1502,9 @@ impl<'a, 'b> Translator<'a, 'b> {
         let wrapped = self.builder.ins().iadd(index, extent);
         let wrapped_inside = self.builder.ins().icmp(IntCC::UnsignedLessThan, wrapped, extent);
         let inside = self.builder.ins().band(negative, wrapped_inside);
-        let axis_value = self.i64_const(axis as i64);
-        let count = self.i64_const(all.len() as i64);
-        let mut fields = vec![
-            (abi::ERROR_AXIS_OFFSET, axis_value),
-            (abi::ERROR_INDEX_OFFSET, index),
-            (abi::ERROR_EXTENT_OFFSET, extent),
-            (abi::ERROR_COUNT_OFFSET, count),
-        ];
-        for (k, value) in all.iter().enumerate().take(3) {
-            fields.push((abi::ERROR_VALUES_OFFSET + 8 * k as i32, *value));
-        }
-        self.check(inside, abi::ERROR_INDEX_OUT_OF_BOUNDS, site, &fields);
+        // A view's checked item need not be at position `axis` of `all`.
+        let slot = all.iter().position(|value| *value == index).unwrap_or(axis);
+        self.check(inside, abi::ERROR_INDEX_OUT_OF_BOUNDS, site, (axis, slot), Some(extent), all);
         self.builder.ins().jump(merge, &[BlockArg::from(wrapped)]);
         self.builder.switch_to_block(merge);
         self.builder.seal_block(merge);
@@ -1772,7 +1822,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         let depth = self.builder.ins().load(cl::I64, self.plain_flags, self.ctx, abi::CONTEXT_DEPTH_OFFSET);
         let deeper = self.builder.ins().iadd_imm_s(depth, 1);
         let allowed = self.builder.ins().icmp_imm_s(IntCC::SignedLessThanOrEqual, deeper, RECURSION_LIMIT as i64);
-        self.check(allowed, abi::ERROR_RECURSION_TOO_DEEP, site, &[]);
+        self.check(allowed, abi::ERROR_RECURSION_TOO_DEEP, site, (0, 0), None, &[]);
         self.builder.ins().store(self.plain_flags, deeper, self.ctx, abi::CONTEXT_DEPTH_OFFSET);
         let callee = self.module.declare_func_in_func(self.func_ids[func.0 as usize], self.builder.func);
         let call = self.builder.ins().call(callee, &values);
@@ -1809,7 +1859,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         let site = self.site(span, "");
         let depth = self.builder.ins().load(cl::I64, self.plain_flags, self.ctx, abi::CONTEXT_DEPTH_OFFSET);
         let allowed = self.builder.ins().icmp_imm_s(IntCC::SignedLessThan, depth, RECURSION_LIMIT as i64);
-        self.check(allowed, abi::ERROR_RECURSION_TOO_DEEP, site, &[]);
+        self.check(allowed, abi::ERROR_RECURSION_TOO_DEEP, site, (0, 0), None, &[]);
 
         let exit = self.builder.create_block();
         let result_types = flat_types(&callee.ret);
@@ -2112,7 +2162,7 @@ impl<'a, 'b> Translator<'a, 'b> {
             BinaryOp::FloorDiv | BinaryOp::Mod => {
                 let site = self.site(span, "");
                 let nonzero = self.builder.ins().icmp_imm_s(IntCC::NotEqual, b, 0);
-                self.check(nonzero, abi::ERROR_DIVISION_BY_ZERO, site, &[]);
+                self.check(nonzero, abi::ERROR_DIVISION_BY_ZERO, site, (0, 0), None, &[]);
                 if !signed {
                     return if op == BinaryOp::FloorDiv {
                         self.builder.ins().udiv(a, b)
@@ -2148,13 +2198,7 @@ impl<'a, 'b> Translator<'a, 'b> {
                     let site = self.site(span, "");
                     let exponent = self.int_resize(b, dtype, ScalarType::I64);
                     let nonnegative = self.builder.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, b, 0);
-                    let count = self.i64_const(1);
-                    self.check(
-                        nonnegative,
-                        abi::ERROR_NEGATIVE_POWER,
-                        site,
-                        &[(abi::ERROR_COUNT_OFFSET, count), (abi::ERROR_VALUES_OFFSET, exponent)],
-                    );
+                    self.check(nonnegative, abi::ERROR_NEGATIVE_POWER, site, (0, 0), None, &[exponent]);
                 }
                 let base = self.int_resize(a, dtype, ScalarType::I64);
                 let exponent = if signed {

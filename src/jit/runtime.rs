@@ -450,6 +450,22 @@ pub unsafe fn result_value(ret: &Type, slots: &[u64], runtime: &mut CallRuntime)
 pub struct Site {
     pub span: Span,
     pub name: String,
+    /// For a check in generated code, which reports `abi::ERROR_CHECK`:
+    /// what failed there (the static part of the error).
+    pub check: Option<CheckSite>,
+}
+
+/// The static part of a failed check's error (see [`Site::check`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CheckSite {
+    /// One of the `abi::ERROR_*` kinds.
+    pub kind: u32,
+    /// For index errors: the axis checked, and which of the slot's
+    /// `values` is its index.
+    pub axis: u32,
+    pub slot: u32,
+    /// How many of the slot's `values` are meaningful.
+    pub count: u32,
 }
 
 /// The [`RuntimeError`] the interpreter would give for the failure an error
@@ -458,6 +474,15 @@ pub struct Site {
 /// `Internal` error).
 pub fn runtime_error(slot: &ErrorSlot, sites: &[Site]) -> RuntimeError {
     let site = sites.get(slot.site as usize);
+    if slot.kind == abi::ERROR_CHECK {
+        // Completed from the site table: kind, axis and count are static.
+        let check =
+            site.and_then(|site| site.check).unwrap_or(CheckSite { kind: abi::ERROR_INTERNAL, ..CheckSite::default() });
+        let count = (check.count as usize).min(slot.values.len());
+        let index = slot.values.get(check.slot as usize).copied().unwrap_or(0);
+        let full = ErrorSlot { kind: check.kind, axis: i64::from(check.axis), index, count: count as i64, ..*slot };
+        return runtime_error(&full, sites);
+    }
     let span = site.map_or(Span::default(), |site| site.span);
     let count = usize::try_from(slot.count).unwrap_or(0).min(slot.values.len());
     let values = slot.values[..count].to_vec();
@@ -1094,7 +1119,11 @@ mod tests {
             let expected = interpreter_error(source, &mut [Scalar::I64(a).into(), Scalar::I64(b).into()]);
             let mut call = Call::new();
             assert!(call.new_array(F64, &[a, b], abi::FILL_ZEROS, Scalar::F64(0.0)).is_null());
-            let sites = vec![Site::default(); 7].into_iter().chain([Site { span: expected.span, name: String::new() }]);
+            let sites = vec![Site::default(); 7].into_iter().chain([Site {
+                span: expected.span,
+                name: String::new(),
+                check: None,
+            }]);
             assert_eq!(runtime_error(&call.error, &sites.collect::<Vec<_>>()), expected);
         }
     }
@@ -1195,7 +1224,7 @@ mod tests {
             assert!(call.arange(start, stop, step).is_null());
             assert_eq!(call.error.site, 3);
             let mut sites = vec![Site::default(); 3];
-            sites.push(Site { span: expected.span, name: String::new() });
+            sites.push(Site { span: expected.span, name: String::new(), check: None });
             assert_eq!(runtime_error(&call.error, &sites), expected, "arange({start}, {stop}, {step})");
         }
     }
@@ -1470,7 +1499,7 @@ mod tests {
             count: 2,
             values: [1, -7, 0],
         };
-        let sites = [Site::default(), Site { span: expected.span, name: "a".to_string() }];
+        let sites = [Site::default(), Site { span: expected.span, name: "a".to_string(), check: None }];
         let error = runtime_error(&slot, &sites);
         assert_eq!(error, expected);
         assert_eq!(error.kind.to_string(), "a[1, -7]: index -7 out of bounds for axis 1 with size 3");
@@ -1479,7 +1508,7 @@ mod tests {
 
     #[test]
     fn every_error_kind_maps_to_the_interpreters_kind() {
-        let site = Site { span: Span::new(3, 9), name: String::new() };
+        let site = Site { span: Span::new(3, 9), name: String::new(), check: None };
         let kinds = [
             RuntimeErrorKind::IndexOutOfBounds { array: String::new(), indices: vec![4], axis: 0, index: 4, extent: 2 },
             RuntimeErrorKind::DivisionByZero,

@@ -1,0 +1,19 @@
+// Scratch: compile one kernel many times (for profiling); not committed.
+use kernjit::jit::engine::CompiledProgram;
+use kernjit::jit::lower::LowerOptions;
+use kernjit::types::parse_signature;
+use kernjit::Module;
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let source = std::fs::read(&args[1]).unwrap();
+    let module = Module::parse(&args[1], &source).unwrap();
+    let sig = parse_signature(&args[2]).unwrap();
+    let program = module.specialise(&sig.kernel, &sig.args).unwrap();
+    let options = LowerOptions { boundscheck: true, verify: false, layouts: sig.layouts.clone() };
+    let n: usize = args[3].parse().unwrap();
+    let t = std::time::Instant::now();
+    for _ in 0..n {
+        drop(CompiledProgram::compile(&program, &options, false).unwrap());
+    }
+    println!("{:.3} ms per compile", t.elapsed().as_secs_f64() * 1e3 / n as f64);
+}
