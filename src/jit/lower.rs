@@ -545,7 +545,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         inlinable: &'a [bool],
     ) -> Translator<'a, 'b> {
         let data_flags = MemFlagsData::trusted();
-        let header_flags = MemFlagsData::trusted().with_readonly();
+        let header_flags = MemFlagsData::trusted().with_readonly().with_can_move();
         let plain_flags = MemFlagsData::trusted();
         let entry = builder.create_block();
         builder.append_block_params_for_function_params(entry);
@@ -1181,8 +1181,8 @@ impl<'a, 'b> Translator<'a, 'b> {
 
     /// Whether every index of every access stays in bounds on every trip of
     /// `start + t * step` for `t < count` (the answer is irrelevant, and
-    /// arbitrary, when `count` is 0). Computed in i128 so that `i + c` cannot
-    /// wrap.
+    /// arbitrary, when `count` is 0). `i + c` may overflow: the bounds are
+    /// computed with overflow flags, and an overflow fails the check.
     fn hoisted_checks_pass(
         &mut self,
         accesses: &[hoist::Access<'a>],
@@ -1196,10 +1196,6 @@ impl<'a, 'b> Translator<'a, 'b> {
         let upward = self.builder.ins().icmp_imm_s(IntCC::SignedGreaterThan, step, 0);
         let low = self.builder.ins().select(upward, start, last);
         let high = self.builder.ins().select(upward, last, start);
-        let low = self.builder.ins().sextend(cl::I128, low);
-        let high = self.builder.ins().sextend(cl::I128, high);
-        let zero = self.i64_const(0);
-        let zero = self.builder.ins().sextend(cl::I128, zero);
         let mut all = self.builder.ins().iconst(cl::I8, 1);
         for access in accesses {
             let array = self.read_local(access.array).array();
@@ -1217,40 +1213,57 @@ impl<'a, 'b> Translator<'a, 'b> {
                             Induction::Inner { start, stop } => {
                                 let start = self.translate_expr(start).scalar();
                                 let stop = self.translate_expr(stop).scalar();
-                                let start = self.builder.ins().sextend(cl::I128, start);
-                                let stop = self.builder.ins().sextend(cl::I128, stop);
-                                let one = self.i64_const(1);
-                                let one = self.builder.ins().sextend(cl::I128, one);
-                                (start, self.builder.ins().isub(stop, one))
+                                (start, self.builder.ins().iadd_imm_s(stop, -1))
                             }
                         };
-                        let offset = match offset {
+                        // index = ±v + offset for v in [low, high].
+                        let (min, max) = match offset {
+                            None if !negated_var => ((low, None), (high, None)),
+                            None => {
+                                let zero = self.i64_const(0);
+                                (self.checked_sub(zero, high), self.checked_sub(zero, low))
+                            }
                             Some((expr, subtracted)) => {
-                                let value = self.translate_expr(expr).scalar();
-                                let value = self.builder.ins().sextend(cl::I128, value);
-                                if subtracted {
-                                    self.builder.ins().ineg(value)
+                                let offset = self.translate_expr(expr).scalar();
+                                if negated_var {
+                                    (self.checked_sub(offset, high), self.checked_sub(offset, low))
+                                } else if subtracted {
+                                    (self.checked_sub(low, offset), self.checked_sub(high, offset))
                                 } else {
-                                    value
+                                    (self.checked_add(low, offset), self.checked_add(high, offset))
                                 }
                             }
-                            None => zero,
                         };
-                        let (min, max) = if negated_var {
-                            (self.builder.ins().isub(offset, high), self.builder.ins().isub(offset, low))
-                        } else {
-                            (self.builder.ins().iadd(low, offset), self.builder.ins().iadd(high, offset))
-                        };
-                        let extent = self.builder.ins().sextend(cl::I128, extent);
-                        let above_zero = self.builder.ins().icmp(IntCC::SignedGreaterThanOrEqual, min, zero);
-                        let below_extent = self.builder.ins().icmp(IntCC::SignedLessThan, max, extent);
-                        self.builder.ins().band(above_zero, below_extent)
+                        let mut inside = self.builder.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, min.0, 0);
+                        let below = self.builder.ins().icmp(IntCC::SignedLessThan, max.0, extent);
+                        inside = self.builder.ins().band(inside, below);
+                        for overflow in [min.1, max.1].into_iter().flatten() {
+                            let fine = self.builder.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, overflow, 0);
+                            inside = self.builder.ins().band(inside, fine);
+                        }
+                        inside
                     }
                 };
                 all = self.builder.ins().band(all, inside);
             }
         }
         all
+    }
+
+    /// `a + b` wrapping, and a value that is negative iff the sum overflowed.
+    fn checked_add(&mut self, a: ClValue, b: ClValue) -> (ClValue, Option<ClValue>) {
+        let sum = self.builder.ins().iadd(a, b);
+        let a_changed = self.builder.ins().bxor(a, sum);
+        let b_changed = self.builder.ins().bxor(b, sum);
+        (sum, Some(self.builder.ins().band(a_changed, b_changed)))
+    }
+
+    /// `a - b` wrapping, and a value that is negative iff it overflowed.
+    fn checked_sub(&mut self, a: ClValue, b: ClValue) -> (ClValue, Option<ClValue>) {
+        let difference = self.builder.ins().isub(a, b);
+        let signs_differ = self.builder.ins().bxor(a, b);
+        let a_changed = self.builder.ins().bxor(a, difference);
+        (difference, Some(self.builder.ins().band(signs_differ, a_changed)))
     }
 
     /// `for t in first..end: var = start + t * step; body` as a rotated loop.
