@@ -106,9 +106,9 @@ pub fn lower_with_listings(
 ) -> Result<Lowered, String> {
     let isa = host_isa(options)?;
     let mut jit_builder = JITBuilder::with_isa(isa, default_libcall_names());
-    for (name, address) in super::runtime::symbols() {
-        jit_builder.symbol(name, address);
-    }
+    // One lookup in a table built once per process, rather than a fresh
+    // symbol map per compiled program.
+    jit_builder.symbol_lookup_fn(Box::new(super::runtime::symbol_address));
     let mut module = JITModule::new(jit_builder);
     let mut helpers = Helpers::declare(&mut module)?;
 

@@ -25,6 +25,7 @@ use crate::tir::{self, ReduceOp};
 use crate::types::{ScalarType, Type, MAX_NDIM};
 use crate::value::{self, ArrayData, Element, RuntimeError, RuntimeErrorKind, Scalar, Value};
 use ndarray::{ArrayD, IxDyn};
+use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::{self, NonNull};
 use std::sync::{Mutex, MutexGuard};
@@ -271,6 +272,14 @@ pub extern "C" fn kj_ipow(base: i64, exponent: i64) -> i64 {
 
 /// Every symbol generated code may call, for `JITBuilder::symbol`: the
 /// runtime helpers above and every [`mathlib::SYMBOLS`] routine.
+/// The address of the runtime helper or math routine `name` (see
+/// [`symbols`]), from a table built on first use.
+pub fn symbol_address(name: &str) -> Option<*const u8> {
+    static TABLE: std::sync::OnceLock<HashMap<&'static str, usize>> = std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| symbols().into_iter().map(|(name, address)| (name, address as usize)).collect());
+    table.get(name).map(|&address| address as *const u8)
+}
+
 pub fn symbols() -> Vec<(&'static str, *const u8)> {
     let mut symbols: Vec<(&'static str, *const u8)> = vec![
         ("kj_new_array", kj_new_array as *const u8),
