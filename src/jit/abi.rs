@@ -67,10 +67,15 @@ pub struct CallContext {
     pub error: ErrorSlot,
     /// Runtime-owned state (allocations); opaque to generated code.
     pub runtime: *mut u8,
+    /// The lowest stack address generated code may grow to: a function on
+    /// a cycle of calls checks its stack pointer against it on entry and
+    /// fails with `ERROR_RECURSION_TOO_DEEP` below it (0: no limit).
+    pub stack_limit: u64,
 }
 
 pub const CONTEXT_DEPTH_OFFSET: i32 = 0;
 pub const CONTEXT_ERROR_OFFSET: i32 = 8;
+pub const CONTEXT_STACK_LIMIT_OFFSET: i32 = std::mem::offset_of!(CallContext, stack_limit) as i32;
 
 /// What went wrong, written by generated code or a runtime helper.
 #[repr(C)]

@@ -25,6 +25,9 @@ pub struct CompiledProgram {
     /// Address of `entry(ctx, args, results) -> i8` inside `module`'s memory.
     entry: usize,
     params: Vec<Type>,
+    /// Whether some function of the program can call itself (then calls run
+    /// on a large stack, see `call_slots`).
+    recursive: bool,
     /// The entry kernel's parameter names, for messages.
     param_names: Vec<String>,
     /// Per parameter: whether the program may store into the array it holds.
@@ -39,6 +42,13 @@ pub struct CompiledProgram {
     pub clif: Option<String>,
 }
 
+/// The stack a program with recursion runs on: 1000 nested calls of frames
+/// up to about 256 KiB each. Only touched pages cost memory.
+const RECURSION_STACK: usize = 256 << 20;
+/// Stack kept free below the deepest kernel frame, for the runtime helpers
+/// and math routines it calls.
+const STACK_MARGIN: usize = 128 << 10;
+
 /// The entry trampoline's type (abi.rs).
 type EntryFn = unsafe extern "C" fn(*mut super::abi::CallContext, *const u64, *mut u64) -> i8;
 
@@ -51,6 +61,7 @@ impl CompiledProgram {
             params: entry.params.iter().map(|p| entry.local(*p).ty.clone()).collect(),
             param_names: entry.params.iter().map(|p| entry.local(*p).name.clone()).collect(),
             written_params: written_params(program),
+            recursive: lower::recursive_functions(program).contains(&true),
             layouts: (0..entry.params.len())
                 .map(|k| match entry.local(entry.params[k]).ty {
                     Type::Array(_) => options.layouts.get(k).copied().unwrap_or_default(),
@@ -140,8 +151,22 @@ impl CompiledProgram {
         };
         let mut call_runtime = CallRuntime::new();
         let mut context = runtime::new_context(&mut call_runtime);
-        // SAFETY: see `run_entry`; the slots are this function's contract.
-        let status = unsafe { run_entry(self.entry, &mut context, slots, results) };
+        let status = if self.recursive {
+            // 1000 nested calls need room: run on a stack of our own (unless
+            // this thread has that much left), and tell the code where it
+            // ends (recursive functions check on entry).
+            stacker::maybe_grow(RECURSION_STACK, RECURSION_STACK, || {
+                let marker = 0u8;
+                let here = std::hint::black_box(std::ptr::addr_of!(marker)) as usize;
+                let remaining = stacker::remaining_stack().unwrap_or(1 << 20);
+                context.stack_limit = (here.saturating_sub(remaining) + STACK_MARGIN) as u64;
+                // SAFETY: see `run_entry`; the slots are this function's contract.
+                unsafe { run_entry(self.entry, &mut context, slots, results) }
+            })
+        } else {
+            // SAFETY: see `run_entry`; the slots are this function's contract.
+            unsafe { run_entry(self.entry, &mut context, slots, results) }
+        };
         if status != super::abi::STATUS_OK {
             return Err(runtime::runtime_error(&context.error, &self.sites));
         }

@@ -129,6 +129,7 @@ pub fn lower_with_listings(
     let mut builder_context = FunctionBuilderContext::new();
     let entry_layouts = entry_layouts(program, options);
     let inlinable: Vec<bool> = program.functions.iter().map(inlinable).collect();
+    let recursive = recursive_functions(program);
     for (index, function) in program.functions.iter().enumerate() {
         if inlinable[index] && index != program.entry.0 as usize {
             // Every call to it is inlined: no code of its own.
@@ -149,6 +150,7 @@ pub fn lower_with_listings(
                 options,
                 layouts,
                 &inlinable,
+                recursive[index],
             );
             let counted = translator.translate_function();
             checks.kept += counted.kept;
@@ -204,6 +206,38 @@ fn same_element_read(value: &tir::Expr, array: &tir::Expr, indices: &[tir::Expr]
         }
         _ => None,
     }
+}
+
+/// Per function: whether it can reach itself through calls.
+pub fn recursive_functions(program: &tir::Program) -> Vec<bool> {
+    let callees: Vec<Vec<usize>> = program
+        .functions
+        .iter()
+        .map(|function| {
+            let mut callees = Vec::new();
+            tir::for_each_expr(&function.body, &mut |expr| {
+                if let ExprKind::Call { func, .. } = expr.kind {
+                    callees.push(func.0 as usize);
+                }
+            });
+            callees
+        })
+        .collect();
+    (0..callees.len())
+        .map(|start| {
+            let mut seen = vec![false; callees.len()];
+            let mut stack = callees[start].clone();
+            while let Some(next) = stack.pop() {
+                if next == start {
+                    return true;
+                }
+                if !std::mem::replace(&mut seen[next], true) {
+                    stack.extend(&callees[next]);
+                }
+            }
+            false
+        })
+        .collect()
 }
 
 /// Largest callee body, in typed-IR expressions, that is inlined.
@@ -488,6 +522,8 @@ struct Translator<'a, 'b> {
     param_layouts: &'a [Layout],
     /// Per function of the program: whether calls to it are inlined.
     inlinable: &'a [bool],
+    /// Whether this function is on a cycle of calls (checks its stack).
+    recursive: bool,
     /// While translating an inlined callee's body: where its `return`
     /// jumps, with the results as block arguments.
     inline_exit: Option<Block>,
@@ -543,6 +579,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         options: &'a LowerOptions,
         param_layouts: &'a [Layout],
         inlinable: &'a [bool],
+        recursive: bool,
     ) -> Translator<'a, 'b> {
         let data_flags = MemFlagsData::trusted();
         let header_flags = MemFlagsData::trusted().with_readonly().with_can_move();
@@ -564,6 +601,7 @@ impl<'a, 'b> Translator<'a, 'b> {
             options,
             param_layouts,
             inlinable,
+            recursive,
             inline_exit: None,
             locals: Vec::new(),
             ctx,
@@ -593,6 +631,19 @@ impl<'a, 'b> Translator<'a, 'b> {
         }
         let entry = self.builder.current_block().expect("entry block");
         let params = self.builder.block_params(entry).to_vec();
+        if self.recursive {
+            // Recursion is limited by depth (1000 calls) and, for frames too
+            // large for the stack the host provides, by the stack itself.
+            // Reported at the `def` line's start (`def name`).
+            let span = self.function.span;
+            let header =
+                Span { start: span.start, end: span.end.min(span.start + 4 + self.function.name.len() as u32) };
+            let site = self.site(header, "");
+            let sp = self.builder.ins().get_stack_pointer(cl::I64);
+            let limit = self.builder.ins().load(cl::I64, self.plain_flags, self.ctx, abi::CONTEXT_STACK_LIMIT_OFFSET);
+            let room = self.builder.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, sp, limit);
+            self.check(room, abi::ERROR_RECURSION_TOO_DEEP, site, (0, 0), None, &[]);
+        }
         let mut next_param = 2;
         for (position, param) in self.function.params.iter().enumerate() {
             let ty = self.function.local(*param).ty.clone();

@@ -149,7 +149,12 @@ unsafe impl Send for OwnedArrayArg {}
 
 /// A fresh context for one call using `runtime`: depth 0, no error.
 pub fn new_context(runtime: &mut CallRuntime) -> CallContext {
-    CallContext { depth: 0, error: ErrorSlot::default(), runtime: (runtime as *mut CallRuntime).cast::<u8>() }
+    CallContext {
+        depth: 0,
+        error: ErrorSlot::default(),
+        runtime: (runtime as *mut CallRuntime).cast::<u8>(),
+        stack_limit: 0,
+    }
 }
 
 // ---- Runtime helpers called by generated code ----
@@ -1148,7 +1153,8 @@ mod tests {
             assert_eq!((call.error.kind, call.error.site), (abi::ERROR_INTERNAL, site));
         }
         // A context without a runtime reports instead of crashing.
-        let mut orphan = CallContext { depth: 0, error: ErrorSlot::default(), runtime: ptr::null_mut() };
+        let mut orphan =
+            CallContext { depth: 0, error: ErrorSlot::default(), runtime: ptr::null_mut(), stack_limit: 0 };
         // SAFETY: a live context whose runtime is null.
         assert!(unsafe { kj_alloc_view(&mut orphan) }.is_null());
         assert_eq!(orphan.error.kind, abi::ERROR_INTERNAL);

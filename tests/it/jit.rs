@@ -154,3 +154,23 @@ def copy(a, b):
     let error = module.run("copy", &mut args).unwrap_err().render(false);
     assert!(error.contains("b[2]: index 2 out of bounds for axis 0 with size 2"), "{error}");
 }
+
+#[test]
+fn recursion_with_huge_frames_fails_cleanly() {
+    // 60 reductions keep 60 x 8 KiB of partials in every frame: 1000 calls
+    // would need ~480 MiB of stack. The JIT must report an error, not crash.
+    let mut source = String::from("def huge(a, n):\n    if n == 0:\n        return 0.0\n    total = 0.0\n");
+    for k in 0..60 {
+        source.push_str(&format!("    s{k} = 0.0\n    for i{k} in prange(len(a)):\n        s{k} += a[i{k}]\n"));
+        source.push_str(&format!("    total += s{k}\n"));
+    }
+    source.push_str("    return total + huge(a, n - 1)\n");
+    let module = Module::parse("huge.kern", source.as_bytes()).unwrap();
+    let mut args =
+        [Value::Array(ArrayData::F64(ndarray::ArrayD::from_elem(vec![2], 1.0))), Value::Scalar(Scalar::I64(1000))];
+    let error = module.run("huge", &mut args).unwrap_err().render(false);
+    assert!(error.contains("R0605") && error.contains("recursion deeper than 1000 calls"), "{error}");
+    // Shallow recursion still works.
+    args[1] = Value::Scalar(Scalar::I64(10));
+    assert_eq!(module.run("huge", &mut args).unwrap(), Value::Scalar(Scalar::F64(1200.0)));
+}
