@@ -225,6 +225,22 @@ fn bench_compile(criterion: &mut Criterion, cases: &[Prepared]) {
             b.iter_with_large_drop(|| module.specialise(case.kernel, black_box(types)).unwrap())
         });
         let program = module.specialise(case.kernel, types).unwrap();
+        // The split of code generation into its phases (printed, not timed
+        // by criterion): the mean over 20 compiles.
+        let mut phases = kernjit::jit::lower::CodegenPhases::default();
+        for _ in 0..20 {
+            let compiled = CompiledProgram::compile(&program, &options, false).unwrap();
+            phases.lower += compiled.phases.lower / 20;
+            phases.cranelift += compiled.phases.cranelift / 20;
+            phases.finalize += compiled.phases.finalize / 20;
+        }
+        eprintln!(
+            "codegen phases {}: lower {:.0} µs, cranelift {:.0} µs, finalize {:.0} µs",
+            case.kernel,
+            phases.lower.as_secs_f64() * 1e6,
+            phases.cranelift.as_secs_f64() * 1e6,
+            phases.finalize.as_secs_f64() * 1e6
+        );
         group.bench_function(BenchmarkId::new("codegen", case.kernel), |b| {
             b.iter_with_large_drop(|| CompiledProgram::compile(black_box(&program), &options, false).unwrap())
         });
@@ -276,6 +292,20 @@ fn bench_call(criterion: &mut Criterion) {
     group.warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
     group.bench_function("scalar/module_run", |b| b.iter(|| module.run("add", black_box(&mut args)).unwrap()));
     group.bench_function("scalar/compiled_call", |b| b.iter(|| compiled.call(black_box(&mut args)).unwrap()));
+    let kernel = module.kernel("add").unwrap();
+    group.bench_function("scalar/kernel_call", |b| b.iter(|| kernel.call(black_box((1.5, 2.25))).unwrap()));
+    let typed = kernel.typed::<(f64, f64), f64>().unwrap();
+    group.bench_function("scalar/typed", |b| b.iter(|| typed.call(black_box((1.5, 2.25))).unwrap()));
+
+    // Arrays: marshalling views (and checking their layout) per call.
+    let source = b"def first(x, y):\n    return x[0] + y[0]\n";
+    let module =
+        Module::parse("first.kern", source).unwrap().with_options(Options { verify: false, ..Options::default() });
+    let (x, y) = (ndarray::Array1::<f64>::ones(16), ndarray::Array1::<f64>::ones(16));
+    let kernel = module.kernel("first").unwrap();
+    group.bench_function("array/kernel_call", |b| b.iter(|| kernel.call(black_box((x.view(), y.view()))).unwrap()));
+    let typed = kernel.typed::<(ndarray::ArrayView1<f64>, ndarray::ArrayView1<f64>), f64>().unwrap();
+    group.bench_function("array/typed", |b| b.iter(|| typed.call(black_box((x.view(), y.view()))).unwrap()));
     group.finish();
 }
 

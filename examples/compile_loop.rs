@@ -1,4 +1,6 @@
-// Scratch: compile one kernel many times (for profiling); not committed.
+//! Compiles one kernel of a .kern file repeatedly and prints the mean time per
+//! compile: `cargo run --release --example compile_loop -- FILE SIGNATURE N`
+//! (for profiling the compiler, e.g. under `perf record`).
 use kernjit::jit::engine::CompiledProgram;
 use kernjit::jit::lower::LowerOptions;
 use kernjit::types::parse_signature;

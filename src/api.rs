@@ -31,7 +31,7 @@ use std::any::Any;
 use std::fmt;
 use std::marker::PhantomData;
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 /// The most arguments one call takes (tuples of up to eight [`Arg`]s).
@@ -106,9 +106,13 @@ pub struct Stats {
     pub parse: Duration,
     /// Type inference and specialisation.
     pub infer: Duration,
-    /// Lowering to Cranelift IR, Cranelift's code generation and finalizing
-    /// the machine code, as one phase (`jit::lower` does all three).
-    pub codegen: Duration,
+    /// Lowering the typed program to Cranelift IR.
+    pub lower: Duration,
+    /// Cranelift: optimisation, instruction selection, register allocation
+    /// and emission.
+    pub cranelift: Duration,
+    /// Linking and making the code executable.
+    pub finalize: Duration,
 }
 
 impl Module {
@@ -120,7 +124,7 @@ impl Module {
             let available = available.into_iter().map(str::to_string).collect();
             return Err(Error::UnknownKernel { name: name.to_string(), available });
         }
-        Ok(Kernel { module: self.clone(), name: Arc::from(name) })
+        Ok(Kernel { module: self.clone(), name: Arc::from(name), last_call: Arc::default() })
     }
 
     /// Cache hits and misses and compile time per phase so far.
@@ -131,7 +135,9 @@ impl Module {
             misses: cache.compiles,
             parse: self.parse_time,
             infer: cache.infer,
-            codegen: cache.codegen,
+            lower: cache.lower,
+            cranelift: cache.cranelift,
+            finalize: cache.finalize,
         }
     }
 }
@@ -173,6 +179,25 @@ impl Module {
 pub struct Kernel {
     module: Module,
     name: Arc<str>,
+    /// The signature of the last [`Kernel::call`] and what it resolved to,
+    /// so that a repeated call skips the cache lookup (shared by clones).
+    last_call: Arc<RwLock<Option<Arc<LastCall>>>>,
+}
+
+/// A resolved [`Kernel::call`]: argument types, layouts and writability,
+/// the program and the argument conversions.
+struct LastCall {
+    types: Vec<Type>,
+    layouts: Vec<Layout>,
+    writable: u8,
+    compiled: Arc<CompiledProgram>,
+    casts: Vec<Option<ScalarType>>,
+}
+
+impl fmt::Debug for LastCall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LastCall").field("types", &self.types).field("layouts", &self.layouts).finish_non_exhaustive()
+    }
 }
 
 impl Kernel {
@@ -197,13 +222,26 @@ impl Kernel {
     /// With [`Options::boundscheck`] off, keeping indices in bounds is the
     /// caller's responsibility, as in Numba.
     pub fn call<A: Args>(&self, mut args: A) -> Result<Value, Error> {
+        let last = self.last_call.read().ok().and_then(|last| last.clone());
+        if let Some(last) = last {
+            if last.writable == A::WRITABLE_MASK && sealed::Args::matches(&args, &last.types, &last.layouts) {
+                self.module.cache.record_hit();
+                let any_layout =
+                    || self.module.compiled(&self.name, &last.types, &vec![Layout::Any; last.types.len()]);
+                return invoke(&last.compiled, any_layout, &self.module.file, &mut args, &last.casts);
+            }
+        }
         let types = args.kern_types();
         self.check_array_dimensions(&types)?;
         let layouts = sealed::Args::layouts(&args);
         let compiled = self.module.compiled(&self.name, &types, &layouts)?;
         let casts = self.plan(&compiled, &types, &A::writable())?;
         let any_layout = || self.module.compiled(&self.name, &types, &vec![Layout::Any; types.len()]);
-        invoke(&compiled, any_layout, &self.module.file, &mut args, &casts)
+        let result = invoke(&compiled, any_layout, &self.module.file, &mut args, &casts);
+        if let Ok(mut last) = self.last_call.write() {
+            *last = Some(Arc::new(LastCall { types, layouts, writable: A::WRITABLE_MASK, compiled, casts }));
+        }
+        result
     }
 
     /// Calls the kernel with [`Value`]s (as [`Module::run`]): array values
@@ -592,6 +630,10 @@ mod sealed {
         fn encode(&mut self, casts: &[Option<ScalarType>], buffer: &mut SlotBuffer);
         /// The layout class of each argument.
         fn layouts(&self) -> Vec<Layout>;
+        /// Bit `i` set if argument `i` is writable.
+        const WRITABLE_MASK: u8;
+        /// Whether the arguments have exactly these kern types and layouts.
+        fn matches(&self, types: &[Type], layouts: &[Layout]) -> bool;
     }
 }
 
@@ -734,6 +776,14 @@ macro_rules! tuple_args {
             }
             fn layouts(&self) -> Vec<Layout> {
                 vec![$(sealed::Arg::layout(&self.$index)),*]
+            }
+            const WRITABLE_MASK: u8 = 0 $(| ((<$name as sealed::Arg>::WRITABLE as u8) << $index))*;
+            #[allow(unused_variables)]
+            fn matches(&self, types: &[Type], layouts: &[Layout]) -> bool {
+                types.len() == $len
+                    && layouts.len() == $len
+                    $(&& self.$index.kern_type() == types[$index]
+                        && sealed::Arg::layout(&self.$index) == layouts[$index])*
             }
         }
 

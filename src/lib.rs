@@ -138,14 +138,16 @@ impl Module {
             let started = Instant::now();
             let specialised = self.specialise(kernel, types);
             let inferred = Instant::now();
-            let program = specialised.inspect_err(|_| self.cache.record_phases(inferred - started, Duration::ZERO))?;
+            let program = specialised
+                .inspect_err(|_| self.cache.record_phases(inferred - started, jit::lower::CodegenPhases::default()))?;
             let options = jit::lower::LowerOptions {
                 boundscheck: self.options.boundscheck,
                 verify: self.options.verify,
                 layouts: layouts.to_vec(),
             };
             let compiled = jit::engine::CompiledProgram::compile(&program, &options, false);
-            self.cache.record_phases(inferred - started, inferred.elapsed());
+            let phases = compiled.as_ref().map(|compiled| compiled.phases).unwrap_or_default();
+            self.cache.record_phases(inferred - started, phases);
             compiled
                 .map(|compiled| (program, compiled))
                 .map_err(|message| Error::Codegen(format!("{kernel}: {message}")))

@@ -15,6 +15,7 @@
 //! each compilation phase, for `Module::stats`.
 
 use super::engine::CompiledProgram;
+use super::lower::CodegenPhases;
 use crate::tir;
 use crate::types::{Layout, Type};
 use crate::Error;
@@ -32,7 +33,9 @@ pub struct Cache {
     lookups: AtomicU64,
     compiles: AtomicU64,
     infer_nanos: AtomicU64,
-    codegen_nanos: AtomicU64,
+    lower_nanos: AtomicU64,
+    cranelift_nanos: AtomicU64,
+    finalize_nanos: AtomicU64,
 }
 
 /// What the cache has done so far.
@@ -45,7 +48,9 @@ pub struct CacheStats {
     pub compiles: u64,
     /// Time recorded with [`Cache::record_phases`], summed.
     pub infer: Duration,
-    pub codegen: Duration,
+    pub lower: Duration,
+    pub cranelift: Duration,
+    pub finalize: Duration,
 }
 
 impl std::fmt::Debug for Cache {
@@ -92,12 +97,22 @@ impl Cache {
         .clone()
     }
 
-    /// Adds the time one compilation spent in type inference and in code
-    /// generation (lowering, Cranelift and finalizing).
-    pub fn record_phases(&self, infer: Duration, codegen: Duration) {
-        let nanos = |duration: Duration| u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
-        self.infer_nanos.fetch_add(nanos(infer), Ordering::Relaxed);
-        self.codegen_nanos.fetch_add(nanos(codegen), Ordering::Relaxed);
+    /// Counts a lookup its caller answered from its own memo of an earlier
+    /// one (`Kernel::call`), so that hits count every call that found code.
+    pub fn record_hit(&self) {
+        self.lookups.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Adds the time one compilation spent in type inference and in each
+    /// phase of code generation.
+    pub fn record_phases(&self, infer: Duration, codegen: CodegenPhases) {
+        let add = |counter: &AtomicU64, duration: Duration| {
+            counter.fetch_add(u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
+        };
+        add(&self.infer_nanos, infer);
+        add(&self.lower_nanos, codegen.lower);
+        add(&self.cranelift_nanos, codegen.cranelift);
+        add(&self.finalize_nanos, codegen.finalize);
     }
 
     pub fn stats(&self) -> CacheStats {
@@ -105,7 +120,9 @@ impl Cache {
             lookups: self.lookups.load(Ordering::Relaxed),
             compiles: self.compiles.load(Ordering::Relaxed),
             infer: Duration::from_nanos(self.infer_nanos.load(Ordering::Relaxed)),
-            codegen: Duration::from_nanos(self.codegen_nanos.load(Ordering::Relaxed)),
+            lower: Duration::from_nanos(self.lower_nanos.load(Ordering::Relaxed)),
+            cranelift: Duration::from_nanos(self.cranelift_nanos.load(Ordering::Relaxed)),
+            finalize: Duration::from_nanos(self.finalize_nanos.load(Ordering::Relaxed)),
         }
     }
 }

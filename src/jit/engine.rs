@@ -28,6 +28,11 @@ pub struct CompiledProgram {
     /// Whether some function of the program can call itself (then calls run
     /// on a large stack, see `call_slots`).
     recursive: bool,
+    /// Argument and result slot counts, and whether any parameter assumes a
+    /// contiguous layout (computed once, for the per-call checks).
+    argument_slots: usize,
+    result_slots: usize,
+    assumes_layout: bool,
     /// The entry kernel's parameter names, for messages.
     param_names: Vec<String>,
     /// Per parameter: whether the program may store into the array it holds.
@@ -40,6 +45,8 @@ pub struct CompiledProgram {
     module: Mutex<Option<JITModule>>,
     /// The Cranelift IR, when compiled with `keep_clif`.
     pub clif: Option<String>,
+    /// Where code generation spent its time.
+    pub phases: lower::CodegenPhases,
 }
 
 /// The stack a program with recursion runs on: 1000 nested calls of frames
@@ -56,22 +63,28 @@ impl CompiledProgram {
     pub fn compile(program: &tir::Program, options: &LowerOptions, keep_clif: bool) -> Result<CompiledProgram, String> {
         let lowered = lower::lower(program, options, keep_clif)?;
         let entry = program.entry_function();
+        let params: Vec<Type> = entry.params.iter().map(|p| entry.local(*p).ty.clone()).collect();
+        let layouts: Vec<Layout> = (0..params.len())
+            .map(|k| match params[k] {
+                Type::Array(_) => options.layouts.get(k).copied().unwrap_or_default(),
+                _ => Layout::Any,
+            })
+            .collect();
         Ok(CompiledProgram {
+            argument_slots: runtime::argument_slot_count(&params),
+            result_slots: runtime::result_slot_count(&entry.ret).max(1),
+            assumes_layout: layouts.iter().any(|layout| *layout != Layout::Any),
+            layouts,
             entry: lowered.entry as usize,
-            params: entry.params.iter().map(|p| entry.local(*p).ty.clone()).collect(),
+            params,
             param_names: entry.params.iter().map(|p| entry.local(*p).name.clone()).collect(),
             written_params: written_params(program),
             recursive: lower::recursive_functions(program).contains(&true),
-            layouts: (0..entry.params.len())
-                .map(|k| match entry.local(entry.params[k]).ty {
-                    Type::Array(_) => options.layouts.get(k).copied().unwrap_or_default(),
-                    _ => Layout::Any,
-                })
-                .collect(),
             ret: entry.ret.clone(),
             sites: lowered.sites,
             module: Mutex::new(Some(lowered.module)),
             clif: lowered.clif,
+            phases: lowered.phases,
         })
     }
 
@@ -129,18 +142,20 @@ impl CompiledProgram {
     /// the call (an exclusive borrow). With bounds checking off, the kernel's
     /// own indices must stay within those shapes.
     pub unsafe fn call_slots(&self, slots: &[u64]) -> Result<Value, RuntimeError> {
-        if slots.len() != runtime::argument_slot_count(&self.params) {
+        if slots.len() != self.argument_slots {
             return Err(internal_error(format!(
                 "{} argument slots for {} parameter slots",
                 slots.len(),
-                runtime::argument_slot_count(&self.params)
+                self.argument_slots
             )));
         }
-        // SAFETY: the caller's contract: array slots point at live `ArrayArg`s.
-        if let Some(message) = unsafe { self.layout_mismatch(slots) } {
-            return Err(internal_error(message));
+        if self.assumes_layout {
+            // SAFETY: the caller's contract: array slots point at live `ArrayArg`s.
+            if let Some(message) = unsafe { self.layout_mismatch(slots) } {
+                return Err(internal_error(message));
+            }
         }
-        let result_count = runtime::result_slot_count(&self.ret).max(1);
+        let result_count = self.result_slots;
         let mut inline_results = [0u64; 8];
         let mut heap_results = Vec::new();
         let results: &mut [u64] = if result_count <= inline_results.len() {

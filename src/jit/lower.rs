@@ -64,6 +64,20 @@ pub struct Lowered {
     pub asm: Option<String>,
     /// Index checks emitted, and index checks proven unnecessary.
     pub checks: BoundsChecks,
+    /// Where the time went.
+    pub phases: CodegenPhases,
+}
+
+/// Time spent in each phase of code generation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CodegenPhases {
+    /// Typed IR to Cranelift IR (`Translator`).
+    pub lower: std::time::Duration,
+    /// Cranelift: optimisation, instruction selection, register allocation
+    /// and emission, for every function and the entry trampoline.
+    pub cranelift: std::time::Duration,
+    /// Linking the functions and making their memory executable.
+    pub finalize: std::time::Duration,
 }
 
 /// What became of the array index checks, counted once per index in the
@@ -127,6 +141,8 @@ pub fn lower_with_listings(
     let mut context = module.make_context();
     context.set_disasm(keep_asm);
     let mut builder_context = FunctionBuilderContext::new();
+    let mut phases = CodegenPhases::default();
+    let lower_started = std::time::Instant::now();
     let entry_layouts = entry_layouts(program, options);
     let inlinable: Vec<bool> = program.functions.iter().map(inlinable).collect();
     let recursive = recursive_functions(program);
@@ -160,7 +176,9 @@ pub fn lower_with_listings(
         if let Some(text) = clif.as_mut() {
             text.push_str(&format!("; {} ({})\n{}\n", function.name, index, context.func.display()));
         }
+        let cranelift_started = std::time::Instant::now();
         module.define_function(func_ids[index], &mut context).map_err(|e| format!("{e:?}"))?;
+        phases.cranelift += cranelift_started.elapsed();
         if let (Some(text), Some(code)) = (asm.as_mut(), context.compiled_code()) {
             let listing = code.vcode.clone().unwrap_or_default();
             text.push_str(&format!("; {} ({index}), {} bytes\n{listing}\n", function.name, code.code_buffer().len()));
@@ -169,10 +187,15 @@ pub fn lower_with_listings(
         context.set_disasm(keep_asm);
     }
 
+    let cranelift_started = std::time::Instant::now();
     let entry_id = define_entry(&mut module, program, &func_ids, &mut context, &mut builder_context)?;
+    phases.cranelift += cranelift_started.elapsed();
+    phases.lower = lower_started.elapsed().saturating_sub(phases.cranelift);
+    let finalize_started = std::time::Instant::now();
     module.finalize_definitions().map_err(|e| e.to_string())?;
     let entry = module.get_finalized_function(entry_id);
-    Ok(Lowered { module, entry, sites, clif, asm, checks })
+    phases.finalize = finalize_started.elapsed();
+    Ok(Lowered { module, entry, sites, clif, asm, checks, phases })
 }
 
 /// In `array[indices] = value`, a read of the same element (same array

@@ -411,6 +411,10 @@ fn compile_for_fills_the_cache_ahead_of_calls() {
     weighted.call((Array2::<f64>::ones((2, 2)).view(),)).unwrap();
     let stats = module.stats();
     assert_eq!((stats.hits, stats.misses), (1, 3));
+    // The C-contiguous call found the code compiled for any layout; every
+    // compile phase took some time.
+    let zero = std::time::Duration::ZERO;
+    assert!(stats.infer > zero && stats.lower > zero && stats.cranelift > zero && stats.finalize > zero, "{stats:?}");
 
     assert!(matches!(weighted.compile_for("weighted1(f64[:])"), Err(Error::Signature { .. })));
     assert!(matches!(weighted.compile_for("weighted2(f64[:"), Err(Error::Signature { .. })));
