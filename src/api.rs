@@ -226,8 +226,7 @@ impl Kernel {
         if let Some(last) = last {
             if last.writable == A::WRITABLE_MASK && sealed::Args::matches(&args, &last.types, &last.layouts) {
                 self.module.cache.record_hit();
-                let any_layout =
-                    || self.module.compiled(&self.name, &last.types, &vec![Layout::Any; last.types.len()]);
+                let any_layout = || self.module.compiled(&self.name, &last.types, &vec![Layout::Any; last.types.len()]);
                 return invoke(&last.compiled, any_layout, &self.module.file, &mut args, &last.casts);
             }
         }
