@@ -21,7 +21,7 @@
 
 use crate::jit::abi::ArrayArg;
 use crate::jit::engine::CompiledProgram;
-use crate::jit::runtime::encode_scalar;
+use crate::jit::runtime::{decode_scalar, encode_scalar};
 use crate::span::SourceFile;
 use crate::types::{parse_signature, ArrayType, Layout, ScalarType, Signature, Type, MAX_NDIM};
 use crate::value::{layout_of, ArrayData, Element, Scalar, Value};
@@ -427,15 +427,26 @@ pub struct Typed<A, R> {
 impl<A: Args, R: FromValue> Typed<A, R> {
     /// Calls the kernel. Errors are runtime errors ([`Error::Runtime`]).
     pub fn call(&self, mut args: A) -> Result<R, Error> {
-        let any_layout = || match self.any_layout.get() {
-            Some(compiled) => Ok(compiled.clone()),
-            None => {
-                let layouts = vec![Layout::Any; self.types.len()];
-                let compiled = self.module.compiled(&self.name, &self.types, &layouts)?;
-                Ok(self.any_layout.get_or_init(|| compiled).clone())
-            }
-        };
-        R::from_value(invoke(&self.compiled, any_layout, &self.module.file, &mut args, &self.casts)?)
+        let (compiled, file, casts) = (&self.compiled, &self.module.file, &self.casts);
+        // One scalar result: straight from its slot, no `Value`.
+        if let Some(slot) = invoke_scalar::<A, R>(compiled, || self.any_layout(), file, &mut args, casts) {
+            let ret = compiled.ret();
+            return R::from_slot(ret, slot?).ok_or_else(|| Error::Signature {
+                kernel: self.name.to_string(),
+                message: format!("cannot convert a {ret} result"),
+            });
+        }
+        R::from_value(invoke(compiled, || self.any_layout(), file, &mut args, casts)?)
+    }
+
+    /// The code for any layout, compiled (or found in the cache) on first use.
+    fn any_layout(&self) -> Result<Arc<CompiledProgram>, Error> {
+        if let Some(compiled) = self.any_layout.get() {
+            return Ok(compiled.clone());
+        }
+        let layouts = vec![Layout::Any; self.types.len()];
+        let compiled = self.module.compiled(&self.name, &self.types, &layouts)?;
+        Ok(self.any_layout.get_or_init(|| compiled).clone())
     }
 }
 
@@ -480,6 +491,42 @@ fn invoke<A: Args>(
     args: &mut A,
     casts: &[Option<ScalarType>],
 ) -> Result<Value, Error> {
+    match run_encoded(compiled, any_layout, file, args, casts, false)? {
+        Outcome::Value(value) => Ok(value),
+        Outcome::Slot(_) => unreachable!("asked for a value"),
+    }
+}
+
+/// [`invoke`] returning the raw result slot, when the program's result is
+/// one scalar slot and `R` converts from it (`None` otherwise: the caller
+/// goes through [`invoke`]).
+fn invoke_scalar<A: Args, R: FromValue>(
+    compiled: &CompiledProgram,
+    any_layout: impl FnOnce() -> Result<Arc<CompiledProgram>, Error>,
+    file: &Arc<SourceFile>,
+    args: &mut A,
+    casts: &[Option<ScalarType>],
+) -> Option<Result<u64, Error>> {
+    R::from_slot(compiled.ret(), 0)?;
+    Some(run_encoded(compiled, any_layout, file, args, casts, true).map(|outcome| match outcome {
+        Outcome::Slot(slot) => slot,
+        Outcome::Value(_) => unreachable!("asked for a slot"),
+    }))
+}
+
+enum Outcome {
+    Value(Value),
+    Slot(u64),
+}
+
+fn run_encoded<A: Args>(
+    compiled: &CompiledProgram,
+    any_layout: impl FnOnce() -> Result<Arc<CompiledProgram>, Error>,
+    file: &Arc<SourceFile>,
+    args: &mut A,
+    casts: &[Option<ScalarType>],
+    slot: bool,
+) -> Result<Outcome, Error> {
     let mut buffer = SlotBuffer::new();
     args.encode(casts, &mut buffer);
     let fallback;
@@ -490,7 +537,7 @@ fn invoke<A: Args>(
         &*fallback
     };
     let slots = buffer.slots();
-    // SAFETY (`call_slots`' contract):
+    // SAFETY (`call_slots`' contract, also `call_slots_scalar`'s):
     // - `plan` matched every argument type with its parameter type one to one
     //   (scalars and arrays take one slot each), and scalars were converted
     //   to their parameter's type while encoding;
@@ -503,7 +550,11 @@ fn invoke<A: Args>(
     //   `ArrayView` or `&` array a shared one under which nothing writes
     //   (element types have no interior mutability), and `plan` refused
     //   read-only arguments for parameters the program may write.
-    let result = unsafe { compiled.call_slots(slots) };
+    let result = if slot {
+        unsafe { compiled.call_slots_scalar(slots) }.map(Outcome::Slot)
+    } else {
+        unsafe { compiled.call_slots(slots) }.map(Outcome::Value)
+    };
     result.map_err(|error| Error::Runtime { file: file.clone(), error })
 }
 
@@ -511,15 +562,14 @@ fn invoke<A: Args>(
 /// `ArrayArg` of each array argument.
 struct SlotBuffer {
     slots: [u64; MAX_ARGS],
-    arrays: [ArrayArg; MAX_ARGS],
-    is_array: [bool; MAX_ARGS],
+    /// The descriptor of each array argument (`None` for scalars).
+    arrays: [Option<ArrayArg>; MAX_ARGS],
     len: usize,
 }
 
 impl SlotBuffer {
     fn new() -> SlotBuffer {
-        let empty = ArrayArg { data: std::ptr::null_mut(), shape: [1; 3], strides: [0; 3] };
-        SlotBuffer { slots: [0; MAX_ARGS], arrays: [empty; MAX_ARGS], is_array: [false; MAX_ARGS], len: 0 }
+        SlotBuffer { slots: [0; MAX_ARGS], arrays: [None; MAX_ARGS], len: 0 }
     }
 
     /// Appends one argument. Tuples have at most `MAX_ARGS` elements; an
@@ -532,31 +582,28 @@ impl SlotBuffer {
         }
         match encoded {
             Encoded::Scalar(bits) => self.slots[index] = bits,
-            Encoded::Array(arg) => {
-                self.arrays[index] = arg;
-                self.is_array[index] = true;
-            }
+            Encoded::Array(arg) => self.arrays[index] = Some(arg),
         }
         self.len += 1;
     }
 
     /// Whether every array argument has the layout `layouts` assumes for it.
     fn layouts_satisfy(&self, layouts: &[Layout]) -> bool {
-        (0..self.len).all(|index| {
-            let assumed = layouts.get(index).copied().unwrap_or_default();
+        self.arrays[..self.len].iter().zip(0..).all(|(arg, index)| match arg {
             // Unused axes have extent 1, which every layout test skips.
-            let arg = &self.arrays[index];
-            !self.is_array[index] || Layout::of(&arg.shape, &arg.strides).satisfies(assumed)
+            Some(arg) => {
+                Layout::of(&arg.shape, &arg.strides).satisfies(layouts.get(index).copied().unwrap_or_default())
+            }
+            None => true,
         })
     }
 
     /// The slots, each array slot holding the address of its `ArrayArg` in
     /// `self.arrays` (taken once all are written, so none is invalidated).
     fn slots(&mut self) -> &[u64] {
-        let arrays = self.arrays.as_ptr();
         for index in 0..self.len {
-            if self.is_array[index] {
-                self.slots[index] = arrays.wrapping_add(index) as u64;
+            if let Some(arg) = &self.arrays[index] {
+                self.slots[index] = std::ptr::from_ref(arg) as u64;
             }
         }
         &self.slots[..self.len]
@@ -817,6 +864,14 @@ pub trait FromValue: Sized {
     fn accepts(ty: &Type) -> bool;
     /// The conversion; an [`Error::Signature`] when `value` does not fit.
     fn from_value(value: Value) -> Result<Self, Error>;
+    /// The conversion straight from a result's 8-byte slot (`jit::abi`), for
+    /// types that take a one-slot result of type `ty` (scalars, `()`);
+    /// `None` for the others, which go through [`Value`].
+    #[doc(hidden)]
+    fn from_slot(ty: &Type, slot: u64) -> Option<Self> {
+        let _ = (ty, slot);
+        None
+    }
 }
 
 /// The error for a value that does not convert to `T`.
@@ -839,6 +894,9 @@ impl FromValue for Value {
 impl FromValue for () {
     fn accepts(ty: &Type) -> bool {
         *ty == Type::None
+    }
+    fn from_slot(ty: &Type, _slot: u64) -> Option<()> {
+        (*ty == Type::None).then_some(())
     }
     fn from_value(value: Value) -> Result<(), Error> {
         match value {
@@ -865,6 +923,10 @@ macro_rules! scalar_result {
         impl FromValue for $t {
             fn accepts(ty: &Type) -> bool {
                 *ty == Type::Scalar(<$t as Element>::DTYPE)
+            }
+            fn from_slot(ty: &Type, slot: u64) -> Option<$t> {
+                let dtype = <$t as Element>::DTYPE;
+                (*ty == Type::Scalar(dtype)).then(|| <$t as Element>::from_scalar(decode_scalar(slot, dtype)))
             }
             fn from_value(value: Value) -> Result<$t, Error> {
                 match value {

@@ -142,6 +142,55 @@ impl CompiledProgram {
     /// the call (an exclusive borrow). With bounds checking off, the kernel's
     /// own indices must stay within those shapes.
     pub unsafe fn call_slots(&self, slots: &[u64]) -> Result<Value, RuntimeError> {
+        let mut inline_results = [0u64; 8];
+        let mut heap_results = Vec::new();
+        let results: &mut [u64] = if self.result_slots <= inline_results.len() {
+            &mut inline_results[..self.result_slots]
+        } else {
+            heap_results.resize(self.result_slots, 0);
+            &mut heap_results
+        };
+        let mut call_runtime = CallRuntime::new();
+        // SAFETY: this function's contract.
+        unsafe { self.execute(slots, results, &mut call_runtime) }?;
+        // SAFETY: the call succeeded, so every result slot holds a value of
+        // `self.ret` encoded per abi.rs (an array slot points at a live
+        // `ArrayArg` owned by `call_runtime` or describing an argument, whose
+        // memory the caller keeps alive).
+        Ok(unsafe { runtime::result_value(&self.ret, results, &mut call_runtime) })
+    }
+
+    /// [`call_slots`](Self::call_slots) for a program returning a scalar
+    /// (or nothing): the result's slot, encoded per abi.rs, without making a
+    /// [`Value`].
+    ///
+    /// # Safety
+    ///
+    /// As [`call_slots`](Self::call_slots).
+    pub unsafe fn call_slots_scalar(&self, slots: &[u64]) -> Result<u64, RuntimeError> {
+        if !matches!(self.ret, Type::Scalar(_) | Type::None) {
+            return Err(internal_error(format!("a result of type {} is not one slot", self.ret)));
+        }
+        let mut results = [0u64; 1];
+        let mut call_runtime = CallRuntime::new();
+        // SAFETY: this function's contract; one result slot is enough.
+        unsafe { self.execute(slots, &mut results, &mut call_runtime) }?;
+        Ok(results[0])
+    }
+
+    /// Checks the slots and runs the entry trampoline, leaving the results
+    /// in `results` (`self.result_slots` of them).
+    ///
+    /// # Safety
+    ///
+    /// As [`call_slots`](Self::call_slots); `results` has room for every
+    /// result slot.
+    unsafe fn execute(
+        &self,
+        slots: &[u64],
+        results: &mut [u64],
+        call_runtime: &mut CallRuntime,
+    ) -> Result<(), RuntimeError> {
         if slots.len() != self.argument_slots {
             return Err(internal_error(format!(
                 "{} argument slots for {} parameter slots",
@@ -149,23 +198,16 @@ impl CompiledProgram {
                 self.argument_slots
             )));
         }
+        if results.len() < self.result_slots {
+            return Err(internal_error(format!("{} result slots for {}", results.len(), self.result_slots)));
+        }
         if self.assumes_layout {
             // SAFETY: the caller's contract: array slots point at live `ArrayArg`s.
             if let Some(message) = unsafe { self.layout_mismatch(slots) } {
                 return Err(internal_error(message));
             }
         }
-        let result_count = self.result_slots;
-        let mut inline_results = [0u64; 8];
-        let mut heap_results = Vec::new();
-        let results: &mut [u64] = if result_count <= inline_results.len() {
-            &mut inline_results[..result_count]
-        } else {
-            heap_results.resize(result_count, 0);
-            &mut heap_results
-        };
-        let mut call_runtime = CallRuntime::new();
-        let mut context = runtime::new_context(&mut call_runtime);
+        let mut context = runtime::new_context(call_runtime);
         let status = if self.recursive {
             // 1000 nested calls need room: run on a stack of our own (unless
             // this thread has that much left), and tell the code where it
@@ -185,11 +227,7 @@ impl CompiledProgram {
         if status != super::abi::STATUS_OK {
             return Err(runtime::runtime_error(&context.error, &self.sites));
         }
-        // SAFETY: the call succeeded, so every result slot holds a value of
-        // `self.ret` encoded per abi.rs (an array slot points at a live
-        // `ArrayArg` owned by `call_runtime` or describing an argument, whose
-        // memory the caller keeps alive).
-        Ok(unsafe { runtime::result_value(&self.ret, results, &mut call_runtime) })
+        Ok(())
     }
 }
 
