@@ -105,14 +105,14 @@ pub fn store_key(stmt: &Stmt) -> usize {
 }
 
 /// Loops of at most this many trips, with constant bounds and a small body
-/// without loops, are unrolled (emitted as straight-line copies).
-const MAX_UNROLLED_TRIPS: usize = 4;
-const MAX_UNROLLED_NODES: usize = 80;
+/// without loops or calls, are *small*: they do not stop the loop around
+/// them from being versioned (its copy costs little more).
+const MAX_SMALL_TRIPS: usize = 4;
+const MAX_SMALL_NODES: usize = 80;
 
 /// The values the variable of `for var in range(start, stop, step)` takes,
-/// if the loop is unrolled: constant bounds, at most `MAX_UNROLLED_TRIPS`
-/// trips, and a small body with no loop inside.
-pub fn unrolled_trips(start: &Expr, stop: &Expr, step: &Expr, body: &[Stmt]) -> Option<Vec<i64>> {
+/// if the loop is small (see `MAX_SMALL_TRIPS`).
+pub fn small_loop_trips(start: &Expr, stop: &Expr, step: &Expr, body: &[Stmt]) -> Option<Vec<i64>> {
     let constant = |e: &Expr| match e.kind {
         ExprKind::Const(Scalar::I64(v)) => Some(v),
         _ => None,
@@ -124,7 +124,7 @@ pub fn unrolled_trips(start: &Expr, stop: &Expr, step: &Expr, body: &[Stmt]) -> 
     let mut trips = Vec::new();
     let mut value = i128::from(start);
     while (step > 0 && value < i128::from(stop)) || (step < 0 && value > i128::from(stop)) {
-        if trips.len() == MAX_UNROLLED_TRIPS {
+        if trips.len() == MAX_SMALL_TRIPS {
             return None;
         }
         trips.push(value as i64);
@@ -132,16 +132,16 @@ pub fn unrolled_trips(start: &Expr, stop: &Expr, step: &Expr, body: &[Stmt]) -> 
     }
     let mut walker = Walker::new(LocalId(u32::MAX), None);
     walker.block(body);
-    (walker.loops == 0 && walker.calls == 0 && walker.nodes <= MAX_UNROLLED_NODES).then_some(trips)
+    (walker.loops == 0 && walker.calls == 0 && walker.nodes <= MAX_SMALL_NODES).then_some(trips)
 }
 
 /// The accesses in `body` (nested blocks and loops included) that the loop
 /// `for var in range(...)` can check once, before it starts, and the size
 /// of the body in typed-IR nodes (what a copy of the loop costs).
 ///
-/// Only innermost loops are versioned (a body whose only loops are
-/// unrolled ones counts): a copy of an outer loop would copy its inner
-/// loops, and versioning them too would multiply the copies.
+/// Only innermost loops are versioned (a body whose only loops are small
+/// ones counts): a copy of an outer loop would copy its inner loops, and
+/// versioning them too would multiply the copies.
 pub fn hoistable<'a>(var: LocalId, body: &'a [Stmt], function: &tir::Function) -> (Vec<Access<'a>>, usize) {
     let mut assigned = assigned_locals(body);
     // A loop variable the body reassigns is not `start + t * step`: indices
@@ -185,7 +185,7 @@ pub fn assigned_locals(block: &[Stmt]) -> HashSet<LocalId> {
 }
 
 struct Walker<'a, 'f> {
-    /// Loops in the body that are not unrolled.
+    /// Loops in the body that are not small.
     loops: usize,
     /// Calls in the body.
     calls: usize,
@@ -243,14 +243,9 @@ impl<'a, 'f> Walker<'a, 'f> {
                     self.block(body);
                 }
                 StmtKind::ForRange { var, start, stop, step, body, .. } => {
-                    let copies = match unrolled_trips(start, stop, step, body) {
-                        Some(trips) => trips.len(),
-                        None => {
-                            self.loops += 1;
-                            1
-                        }
-                    };
-                    let before = self.nodes;
+                    if small_loop_trips(start, stop, step, body).is_none() {
+                        self.loops += 1;
+                    }
                     self.expr(start);
                     self.expr(stop);
                     self.expr(step);
@@ -266,8 +261,6 @@ impl<'a, 'f> Walker<'a, 'f> {
                     if induction {
                         self.inner.pop();
                     }
-                    // An unrolled body is emitted once per trip.
-                    self.nodes += (self.nodes - before) * copies.saturating_sub(1);
                 }
                 StmtKind::Return(Some(value)) | StmtKind::Expr(value) => self.expr(value),
                 StmtKind::Return(None) | StmtKind::Break | StmtKind::Continue => {}

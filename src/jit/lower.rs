@@ -1110,12 +1110,6 @@ impl<'a, 'b> Translator<'a, 'b> {
         parallel: Option<&'a tir::Parallel>,
     ) {
         let (start_expr, stop_expr, step_expr) = (start, stop, step);
-        if parallel.is_none() {
-            if let Some(trips) = hoist::unrolled_trips(start, stop, step, body) {
-                self.translate_unrolled(var, &trips, body);
-                return;
-            }
-        }
         let start = self.translate_expr(start).scalar();
         let stop = self.translate_expr(stop).scalar();
         let step = self.translate_expr(step).scalar();
@@ -1177,28 +1171,6 @@ impl<'a, 'b> Translator<'a, 'b> {
         if fact.is_some() {
             self.in_bounds.pop();
         }
-    }
-
-    /// A loop with a few constant trips, as straight-line copies of its body.
-    fn translate_unrolled(&mut self, var: tir::LocalId, trips: &[i64], body: &'a [tir::Stmt]) {
-        let exit = self.builder.create_block();
-        for &value in trips {
-            let next = self.builder.create_block();
-            let value = self.i64_const(value);
-            self.assign(var, Val::Scalar(value));
-            self.loops.push(Loop { next, exit });
-            self.loop_vars.push(var);
-            if !self.translate_block(body) {
-                self.builder.ins().jump(next, &[]);
-            }
-            self.loop_vars.pop();
-            self.loops.pop();
-            self.builder.switch_to_block(next);
-            self.builder.seal_block(next);
-        }
-        self.builder.ins().jump(exit, &[]);
-        self.builder.switch_to_block(exit);
-        self.builder.seal_block(exit);
     }
 
     fn translate_loop(
