@@ -1543,6 +1543,27 @@ mod tests {
     }
 
     #[test]
+    fn check_errors_are_completed_from_the_site_table() {
+        // `a[:, 7]` on a 2-column array: the view's one integer item is
+        // values[0] but axis 1 (slot 0).
+        let check = CheckSite { kind: abi::ERROR_INDEX_OUT_OF_BOUNDS, axis: 1, slot: 0, count: 1 };
+        let sites = [Site::default(), Site { span: Span::new(2, 5), name: "a".into(), check: Some(check) }];
+        let slot = ErrorSlot { kind: abi::ERROR_CHECK, site: 1, extent: 2, values: [7, 0, 0], ..ErrorSlot::default() };
+        let expected =
+            RuntimeErrorKind::IndexOutOfBounds { array: "a".into(), indices: vec![7], axis: 1, index: 7, extent: 2 };
+        assert_eq!(runtime_error(&slot, &sites), RuntimeError { kind: expected, span: Span::new(2, 5) });
+        let power = CheckSite { kind: abi::ERROR_NEGATIVE_POWER, axis: 0, slot: 0, count: 1 };
+        let sites = [Site { span: Span::new(1, 2), name: String::new(), check: Some(power) }];
+        let slot = ErrorSlot { kind: abi::ERROR_CHECK, site: 0, values: [-3, 0, 0], ..ErrorSlot::default() };
+        assert_eq!(runtime_error(&slot, &sites).kind, RuntimeErrorKind::NegativePower { exponent: -3 });
+        // A check site that is missing, or not a check, is an internal error.
+        for sites in [&[][..], &[Site::default()][..]] {
+            let slot = ErrorSlot { kind: abi::ERROR_CHECK, site: 0, ..ErrorSlot::default() };
+            assert!(matches!(runtime_error(&slot, sites).kind, RuntimeErrorKind::Internal { .. }));
+        }
+    }
+
+    #[test]
     fn malformed_error_slots_do_not_panic() {
         let slot = ErrorSlot {
             kind: abi::ERROR_INDEX_OUT_OF_BOUNDS,
