@@ -1545,28 +1545,17 @@ impl<'a, 'b> Translator<'a, 'b> {
         if self.counting {
             self.checks.kept += 1;
         }
-        // Hot path: `0 <= index < extent` as one unsigned compare. A cold
-        // block handles the rest: a negative index wraps (`index + extent`)
-        // if that is in bounds; anything else is the error.
-        let merge = self.builder.create_block();
-        let position = self.builder.append_block_param(merge, cl::I64);
-        let wrap = self.builder.create_block();
-        self.builder.set_cold_block(wrap);
-        let outside = self.builder.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, index, extent);
-        // The cold successor first (see `check`).
-        self.builder.ins().brif(outside, wrap, &[], merge, &[BlockArg::from(index)]);
-        self.builder.switch_to_block(wrap);
-        self.builder.seal_block(wrap);
+        // Wrap a negative index with a select, then one unsigned compare.
+        // (A cold block for the wrap would leave the hot path one compare,
+        // but Cranelift's e-graph elaboration stops hoisting loop
+        // invariants for the code after the join of such a diamond.)
         let negative = self.builder.ins().icmp_imm_s(IntCC::SignedLessThan, index, 0);
         let wrapped = self.builder.ins().iadd(index, extent);
-        let wrapped_inside = self.builder.ins().icmp(IntCC::UnsignedLessThan, wrapped, extent);
-        let inside = self.builder.ins().band(negative, wrapped_inside);
+        let position = self.builder.ins().select(negative, wrapped, index);
+        let inside = self.builder.ins().icmp(IntCC::UnsignedLessThan, position, extent);
         // A view's checked item need not be at position `axis` of `all`.
         let slot = all.iter().position(|value| *value == index).unwrap_or(axis);
         self.check(inside, abi::ERROR_INDEX_OUT_OF_BOUNDS, site, (axis, slot), Some(extent), all);
-        self.builder.ins().jump(merge, &[BlockArg::from(wrapped)]);
-        self.builder.switch_to_block(merge);
-        self.builder.seal_block(merge);
         self.checked.insert((index, extent), position);
         self.checked_block = self.builder.current_block();
         position
