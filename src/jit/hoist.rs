@@ -12,6 +12,10 @@
 //!   when everything is in bounds, the fully checked copy otherwise. The
 //!   checked copy reports an error at exactly the iteration the interpreter
 //!   does, so versioning never changes what a program does, only how fast.
+//!   Only innermost loops are versioned (small constant loops inside do not
+//!   count, and their variables are affine too: `xtap[j, t]` for
+//!   `t in range(4)`), and hoisting is per axis (`src[r, c]` with a loaded
+//!   `c` still hoists the check on `r`).
 //!
 //! "Invariant" is syntactic and conservative: constants, scalar locals the
 //! loop body never assigns, array extents of arrays it never rebinds, and
