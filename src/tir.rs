@@ -504,49 +504,61 @@ pub enum Builtin {
     Size,
 }
 
+/// Calls `f` on every direct operand of `expr`, in evaluation order. The
+/// match lists every variant, so a new kind of expression must be added here.
+pub fn for_each_operand<'e>(expr: &'e Expr, mut f: impl FnMut(&'e Expr)) {
+    match &expr.kind {
+        ExprKind::Const(_) | ExprKind::Local(_) => {}
+        ExprKind::Cast(inner) | ExprKind::Unary(_, inner) | ExprKind::Powi(inner, _) | ExprKind::TupleGet(inner, _) => {
+            f(inner)
+        }
+        ExprKind::Binary(_, a, b) | ExprKind::And(a, b) | ExprKind::Or(a, b) => {
+            f(a);
+            f(b);
+        }
+        ExprKind::Compare { first, rest } => {
+            f(first);
+            rest.iter().for_each(|(_, _, operand)| f(operand));
+        }
+        ExprKind::IfExp { cond, then, orelse } => {
+            f(cond);
+            f(then);
+            f(orelse);
+        }
+        ExprKind::Index { array, indices, .. } => {
+            f(array);
+            indices.iter().for_each(f);
+        }
+        ExprKind::View { array, items, .. } => {
+            f(array);
+            for item in items {
+                match item {
+                    ViewItem::Index(index) => f(index),
+                    ViewItem::Range { lower, upper } => lower.iter().chain(upper.iter()).for_each(&mut f),
+                }
+            }
+        }
+        ExprKind::Call { args, .. } | ExprKind::Builtin { args, .. } | ExprKind::Tuple(args) => args.iter().for_each(f),
+        ExprKind::NewArray { shape, fill } => {
+            shape.iter().for_each(&mut f);
+            if let Fill::Value(value) = fill {
+                f(value);
+            }
+        }
+        ExprKind::Arange { start, stop, step } => {
+            f(start);
+            f(stop);
+            f(step);
+        }
+    }
+}
+
 /// Calls `visit` on every expression in `block`, nested ones included
 /// (parents before children, in evaluation order).
 pub fn for_each_expr(block: &Block, visit: &mut impl FnMut(&Expr)) {
     fn expr(e: &Expr, visit: &mut impl FnMut(&Expr)) {
         visit(e);
-        let mut each = |children: &[&Expr]| children.iter().for_each(|child| expr(child, visit));
-        match &e.kind {
-            ExprKind::Const(_) | ExprKind::Local(_) => {}
-            ExprKind::Cast(a) | ExprKind::Unary(_, a) | ExprKind::Powi(a, _) | ExprKind::TupleGet(a, _) => each(&[a]),
-            ExprKind::Binary(_, a, b) | ExprKind::And(a, b) | ExprKind::Or(a, b) => each(&[a, b]),
-            ExprKind::Compare { first, rest } => {
-                let mut children = vec![&**first];
-                children.extend(rest.iter().map(|(_, _, operand)| operand));
-                each(&children)
-            }
-            ExprKind::IfExp { cond, then, orelse } => each(&[cond, then, orelse]),
-            ExprKind::Index { array, indices, .. } => {
-                let mut children = vec![&**array];
-                children.extend(indices);
-                each(&children)
-            }
-            ExprKind::View { array, items, .. } => {
-                let mut children = vec![&**array];
-                for item in items {
-                    match item {
-                        ViewItem::Index(index) => children.push(index),
-                        ViewItem::Range { lower, upper } => children.extend(lower.iter().chain(upper.iter())),
-                    }
-                }
-                each(&children)
-            }
-            ExprKind::Call { args, .. } | ExprKind::Builtin { args, .. } | ExprKind::Tuple(args) => {
-                each(&args.iter().collect::<Vec<_>>())
-            }
-            ExprKind::NewArray { shape, fill } => {
-                let mut children: Vec<&Expr> = shape.iter().collect();
-                if let Fill::Value(value) = fill {
-                    children.push(value);
-                }
-                each(&children)
-            }
-            ExprKind::Arange { start, stop, step } => each(&[start, stop, step]),
-        }
+        for_each_operand(e, |operand| expr(operand, visit));
     }
     for stmt in block {
         match &stmt.kind {

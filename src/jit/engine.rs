@@ -64,22 +64,16 @@ impl CompiledProgram {
         let lowered = lower::lower(program, options, keep_clif)?;
         let entry = program.entry_function();
         let params: Vec<Type> = entry.params.iter().map(|p| entry.local(*p).ty.clone()).collect();
-        let layouts: Vec<Layout> = (0..params.len())
-            .map(|k| match params[k] {
-                Type::Array(_) => options.layouts.get(k).copied().unwrap_or_default(),
-                _ => Layout::Any,
-            })
-            .collect();
         Ok(CompiledProgram {
             argument_slots: runtime::argument_slot_count(&params),
             result_slots: runtime::result_slot_count(&entry.ret).max(1),
-            assumes_layout: layouts.iter().any(|layout| *layout != Layout::Any),
-            layouts,
+            assumes_layout: lowered.entry_layouts.iter().any(|layout| *layout != Layout::Any),
+            layouts: lowered.entry_layouts,
             entry: lowered.entry as usize,
             params,
             param_names: entry.params.iter().map(|p| entry.local(*p).name.clone()).collect(),
             written_params: written_params(program),
-            recursive: lower::recursive_functions(program).contains(&true),
+            recursive: lowered.recursive,
             ret: entry.ret.clone(),
             sites: lowered.sites,
             module: Mutex::new(Some(lowered.module)),
@@ -387,7 +381,7 @@ fn expr_roots(expr: &tir::Expr, locals: &[Roots]) -> Roots {
         ExprKind::NewArray { .. } | ExprKind::Arange { .. } => Roots::new(),
         _ => {
             let mut roots = Roots::new();
-            for_each_operand(expr, |operand| roots.extend(expr_roots(operand, locals)));
+            tir::for_each_operand(expr, |operand| roots.extend(expr_roots(operand, locals)));
             roots
         }
     }
@@ -443,7 +437,7 @@ impl WriteScan<'_> {
                 }
             }
         }
-        for_each_operand(expr, |operand| self.expr(operand));
+        tir::for_each_operand(expr, |operand| self.expr(operand));
     }
 
     /// Records that the array `target` evaluates to may be written.
@@ -452,56 +446,6 @@ impl WriteScan<'_> {
             if let Some(written) = self.found.get_mut(root) {
                 *written = true;
             }
-        }
-    }
-}
-
-/// Calls `f` on every direct operand of `expr`, in evaluation order. The
-/// match lists every variant, so a new kind of expression must be added here.
-fn for_each_operand<'e>(expr: &'e tir::Expr, mut f: impl FnMut(&'e tir::Expr)) {
-    use tir::ExprKind;
-    match &expr.kind {
-        ExprKind::Const(_) | ExprKind::Local(_) => {}
-        ExprKind::Cast(inner) | ExprKind::Unary(_, inner) | ExprKind::Powi(inner, _) | ExprKind::TupleGet(inner, _) => {
-            f(inner)
-        }
-        ExprKind::Binary(_, a, b) | ExprKind::And(a, b) | ExprKind::Or(a, b) => {
-            f(a);
-            f(b);
-        }
-        ExprKind::Compare { first, rest } => {
-            f(first);
-            rest.iter().for_each(|(_, _, operand)| f(operand));
-        }
-        ExprKind::IfExp { cond, then, orelse } => {
-            f(cond);
-            f(then);
-            f(orelse);
-        }
-        ExprKind::Index { array, indices, .. } => {
-            f(array);
-            indices.iter().for_each(f);
-        }
-        ExprKind::View { array, items, .. } => {
-            f(array);
-            for item in items {
-                match item {
-                    tir::ViewItem::Index(index) => f(index),
-                    tir::ViewItem::Range { lower, upper } => lower.iter().chain(upper.iter()).for_each(&mut f),
-                }
-            }
-        }
-        ExprKind::Call { args, .. } | ExprKind::Builtin { args, .. } | ExprKind::Tuple(args) => args.iter().for_each(f),
-        ExprKind::NewArray { shape, fill } => {
-            shape.iter().for_each(&mut f);
-            if let tir::Fill::Value(value) = fill {
-                f(value);
-            }
-        }
-        ExprKind::Arange { start, stop, step } => {
-            f(start);
-            f(stop);
-            f(step);
         }
     }
 }

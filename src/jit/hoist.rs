@@ -23,7 +23,7 @@
 //! be evaluated before the loop with no side effect and no error, and has
 //! the same value on every trip.
 
-use crate::tir::{self, Builtin, Expr, ExprKind, LocalId, Stmt, StmtKind, ViewItem};
+use crate::tir::{self, Builtin, Expr, ExprKind, LocalId, Stmt, StmtKind};
 use crate::types::Type;
 use crate::value::Scalar;
 use std::collections::HashSet;
@@ -36,8 +36,9 @@ const MAX_VERSIONED_NODES: usize = 200;
 const CALL_NODES: usize = 30;
 
 /// How many typed-IR nodes of loop copies versioning may add to one
-/// function (the checked copy of a loop versions its inner loops too, so
-/// copies could otherwise grow exponentially with loop depth).
+/// function: a cap on code growth (and compile time) for functions with
+/// many innermost loops. Small loops inside a versioned loop are versioned
+/// again in each of its copies.
 pub const VERSIONING_BUDGET: usize = 4 * MAX_VERSIONED_NODES;
 
 /// `for var in range(c, a.shape[k], d)` with constants `c >= 0`, `d >= 1`,
@@ -275,58 +276,14 @@ impl<'a, 'f> Walker<'a, 'f> {
     fn expr(&mut self, expr: &'a Expr) {
         self.nodes += 1;
         match &expr.kind {
-            ExprKind::Const(_) | ExprKind::Local(_) => {}
-            ExprKind::Cast(inner)
-            | ExprKind::Unary(_, inner)
-            | ExprKind::Powi(inner, _)
-            | ExprKind::TupleGet(inner, _) => self.expr(inner),
-            ExprKind::Binary(_, a, b) | ExprKind::And(a, b) | ExprKind::Or(a, b) => {
-                self.expr(a);
-                self.expr(b);
-            }
-            ExprKind::Compare { first, rest } => {
-                self.expr(first);
-                rest.iter().for_each(|(_, _, operand)| self.expr(operand));
-            }
-            ExprKind::IfExp { cond, then, orelse } => {
-                self.expr(cond);
-                self.expr(then);
-                self.expr(orelse);
-            }
-            ExprKind::Index { array, indices, .. } => {
-                self.expr(array);
-                indices.iter().for_each(|index| self.expr(index));
-                self.access(index_key(expr), array, indices);
-            }
-            ExprKind::View { array, items, .. } => {
-                self.expr(array);
-                for item in items {
-                    match item {
-                        ViewItem::Index(index) => self.expr(index),
-                        ViewItem::Range { lower, upper } => {
-                            lower.iter().chain(upper.iter()).for_each(|bound| self.expr(bound))
-                        }
-                    }
-                }
-            }
-            ExprKind::Call { args, .. } => {
+            ExprKind::Index { array, indices, .. } => self.access(index_key(expr), array, indices),
+            ExprKind::Call { .. } => {
                 self.calls += 1;
                 self.nodes += CALL_NODES;
-                args.iter().for_each(|arg| self.expr(arg))
             }
-            ExprKind::Builtin { args, .. } | ExprKind::Tuple(args) => args.iter().for_each(|arg| self.expr(arg)),
-            ExprKind::NewArray { shape, fill } => {
-                shape.iter().for_each(|extent| self.expr(extent));
-                if let tir::Fill::Value(value) = fill {
-                    self.expr(value);
-                }
-            }
-            ExprKind::Arange { start, stop, step } => {
-                self.expr(start);
-                self.expr(stop);
-                self.expr(step);
-            }
+            _ => {}
         }
+        tir::for_each_operand(expr, |operand| self.expr(operand));
     }
 
     fn access(&mut self, key: usize, array: &'a Expr, indices: &'a [Expr]) {

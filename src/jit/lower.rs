@@ -66,6 +66,12 @@ pub struct Lowered {
     pub checks: BoundsChecks,
     /// Where the time went.
     pub phases: CodegenPhases,
+    /// The layout the code assumes for each entry parameter; the host must
+    /// pass arrays of these layouts.
+    pub entry_layouts: Vec<Layout>,
+    /// Whether some function can call itself (the host then runs the code
+    /// on a large stack and sets the context's stack limit).
+    pub recursive: bool,
 }
 
 /// Time spent in each phase of code generation.
@@ -195,7 +201,8 @@ pub fn lower_with_listings(
     module.finalize_definitions().map_err(|e| e.to_string())?;
     let entry = module.get_finalized_function(entry_id);
     phases.finalize = finalize_started.elapsed();
-    Ok(Lowered { module, entry, sites, clif, asm, checks, phases })
+    let recursive = recursive.contains(&true);
+    Ok(Lowered { module, entry, sites, clif, asm, checks, phases, entry_layouts, recursive })
 }
 
 /// In `array[indices] = value`, a read of the same element (same array
@@ -232,7 +239,7 @@ fn same_element_read(value: &tir::Expr, array: &tir::Expr, indices: &[tir::Expr]
 }
 
 /// Per function: whether it can reach itself through calls.
-pub fn recursive_functions(program: &tir::Program) -> Vec<bool> {
+fn recursive_functions(program: &tir::Program) -> Vec<bool> {
     let callees: Vec<Vec<usize>> = program
         .functions
         .iter()
@@ -278,9 +285,10 @@ fn inlinable(function: &tir::Function) -> bool {
     !calls && exprs <= MAX_INLINED_EXPRS && !matches!(function.ret, Type::Array(_))
 }
 
-/// The layouts the entry function may assume for its parameters: those of
-/// `options`, unless some function of the program calls the entry function
-/// (then its code must take any strides, and only `Layout::Any` is used).
+/// The layout the entry function assumes for each parameter: that of
+/// `options` for an array, `Layout::Any` for a scalar, and `Layout::Any` for
+/// everything if some function of the program calls the entry function
+/// (then its code must take any strides).
 fn entry_layouts(program: &tir::Program, options: &LowerOptions) -> Vec<Layout> {
     let mut called = false;
     for function in &program.functions {
@@ -288,11 +296,13 @@ fn entry_layouts(program: &tir::Program, options: &LowerOptions) -> Vec<Layout> 
             called |= matches!(expr.kind, ExprKind::Call { func, .. } if func == program.entry);
         });
     }
-    if called {
-        Vec::new()
-    } else {
-        options.layouts.clone()
-    }
+    let entry = program.entry_function();
+    (0..entry.params.len())
+        .map(|k| match entry.local(entry.params[k]).ty {
+            Type::Array(_) if !called => options.layouts.get(k).copied().unwrap_or_default(),
+            _ => Layout::Any,
+        })
+        .collect()
 }
 
 /// The host's ISA with every CPU feature it has, optimising for speed. Built
@@ -1486,17 +1496,12 @@ impl<'a, 'b> Translator<'a, 'b> {
     /// extents when the host guarantees a contiguous layout (so the unit
     /// stride is a constant and folds away).
     fn load_array_param(&mut self, pointer: ClValue, dtype: ScalarType, ndim: usize, layout: Layout) -> ArrayVal {
-        if layout == Layout::Any {
-            return self.load_array_arg(pointer, dtype, ndim);
+        let mut array = self.load_array_arg(pointer, dtype, ndim);
+        if layout != Layout::Any {
+            // The stride loads are pure and, now unused, never emitted.
+            array.strides = self.contiguous_strides(&array.shape, layout);
         }
-        let data = self.builder.ins().load(cl::I64, self.header_flags, pointer, abi::ARRAY_DATA_OFFSET);
-        let shape: Vec<ClValue> = (0..ndim)
-            .map(|k| {
-                self.builder.ins().load(cl::I64, self.header_flags, pointer, abi::ARRAY_SHAPE_OFFSET + 8 * k as i32)
-            })
-            .collect();
-        let strides = self.contiguous_strides(&shape, layout);
-        ArrayVal { data, shape, strides, dtype }
+        array
     }
 
     fn store_array_arg(&mut self, array: &ArrayVal, pointer: ClValue) {

@@ -275,8 +275,6 @@ pub extern "C" fn kj_ipow(base: i64, exponent: i64) -> i64 {
     result
 }
 
-/// Every symbol generated code may call, for `JITBuilder::symbol`: the
-/// runtime helpers above and every [`mathlib::SYMBOLS`] routine.
 /// The address of the runtime helper or math routine `name` (see
 /// [`symbols`]), from a table built on first use.
 pub fn symbol_address(name: &str) -> Option<*const u8> {
@@ -285,6 +283,8 @@ pub fn symbol_address(name: &str) -> Option<*const u8> {
     table.get(name).map(|&address| address as *const u8)
 }
 
+/// Every symbol generated code may call: the runtime helpers above and
+/// every [`mathlib::SYMBOLS`] routine.
 pub fn symbols() -> Vec<(&'static str, *const u8)> {
     let mut symbols: Vec<(&'static str, *const u8)> = vec![
         ("kj_new_array", kj_new_array as *const u8),
