@@ -1478,7 +1478,7 @@ mod tests {
             step: int(1),
             body,
             range_span: span(7),
-            parallel: Some(Parallel { reductions }),
+            parallel: Some(Parallel { reductions, nested: false }),
         })
     }
 

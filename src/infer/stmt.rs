@@ -736,7 +736,11 @@ impl<'c, 'a> Walker<'c, 'a> {
         };
         body_block.extend(self.block(body));
         self.loops.pop();
-        let parallel = parallel.then_some(tir::Parallel { reductions });
+        let parallel = match (parallel, parallel_requested) {
+            (true, _) => Some(tir::Parallel { reductions, nested: false }),
+            (false, true) => Some(tir::Parallel { reductions: Vec::new(), nested: true }),
+            (false, false) => None,
+        };
         Self::push(
             out,
             tir::StmtKind::ForRange {

@@ -60,6 +60,7 @@ pub const ARRAY_ARG_SIZE: u32 = 56;
 
 /// Per-call state, the first parameter of every generated function.
 #[repr(C)]
+#[derive(Clone, Copy, Debug)]
 pub struct CallContext {
     /// Current kernel-call depth (the entry kernel is 0).
     pub depth: i64,
@@ -71,6 +72,9 @@ pub struct CallContext {
     /// a cycle of calls checks its stack pointer against it on entry and
     /// fails with `ERROR_RECURSION_TOO_DEEP` below it (0: no limit).
     pub stack_limit: u64,
+    /// How many threads `prange` loops may use (0: the process default,
+    /// `pool::default_threads`). Read by the runtime only.
+    pub threads: u64,
 }
 
 pub const CONTEXT_DEPTH_OFFSET: i32 = 0;
@@ -163,6 +167,15 @@ pub fn reduce_code(op: crate::tir::ReduceOp) -> u32 {
 // kj_alloc_view(ctx) -> *mut ArrayArg
 //     A runtime-owned ArrayArg for returning a view; generated code fills it.
 //     Null only on allocation failure (with ERROR_INTERNAL).
+//
+// kj_parallel_for(ctx, body: *const u8, env: *const u8, blocks: i64, trips: i64, min_trips: i64) -> i8
+//     Runs an outlined prange body over the blocks 0..blocks on the thread
+//     pool (serially if trips < min_trips, with one thread, or when already
+//     inside a parallel loop). `body` has the type
+//         body(ctx: *mut CallContext, env: *const u8, first_block: i64, end_block: i64) -> i8
+//     and is called with a fresh context per chunk (same depth and runtime,
+//     its own error slot and stack limit). Returns STATUS_ERROR with the
+//     error of the lowest failing block copied into `ctx`.
 //
 // kj_reduce_tree(op: u32, dtype: u32, partials: *const u64, count: i64) -> u64
 //     tir::combine_tree over `count` encoded partials (count >= 1).

@@ -154,6 +154,7 @@ pub fn new_context(runtime: &mut CallRuntime) -> CallContext {
         error: ErrorSlot::default(),
         runtime: (runtime as *mut CallRuntime).cast::<u8>(),
         stack_limit: 0,
+        threads: 0,
     }
 }
 
@@ -220,6 +221,78 @@ pub unsafe extern "C" fn kj_alloc_view(ctx: *mut CallContext) -> *mut ArrayArg {
     let empty = ArrayArg { data: ptr::null_mut(), shape: [0; 3], strides: [0; 3] };
     // SAFETY: forwarded from this function's contract.
     unsafe { run_helper(ctx, NO_SITE, |runtime| Ok(runtime.add_array_arg(empty))) }
+}
+
+/// An outlined `prange` body (see `kj_parallel_for` in `abi.rs`).
+type ParallelBody = unsafe extern "C" fn(*mut CallContext, *const u8, i64, i64) -> i8;
+
+/// `kj_parallel_for` (see `abi.rs`): runs an outlined `prange` body over
+/// `blocks` blocks on the pool, or serially for short loops.
+///
+/// # Safety
+///
+/// `ctx` is null or points to a live [`CallContext`] made by [`new_context`];
+/// `body` is the address of a finalized outlined body of the same program,
+/// and `env` the environment it expects, alive for the whole call.
+pub unsafe extern "C" fn kj_parallel_for(
+    ctx: *mut CallContext,
+    body: *const u8,
+    env: *const u8,
+    blocks: i64,
+    trips: i64,
+    min_trips: i64,
+) -> i8 {
+    if ctx.is_null() || body.is_null() {
+        return abi::STATUS_ERROR;
+    }
+    // SAFETY: `ctx` points to a live context (this function's contract).
+    let parent = unsafe { *ctx };
+    // SAFETY: `body` is an outlined body (this function's contract).
+    let body = unsafe { std::mem::transmute::<*const u8, ParallelBody>(body) };
+    let env = env as usize;
+    let threads = match parent.threads {
+        0 => super::pool::default_threads(),
+        n => usize::try_from(n).unwrap_or(usize::MAX),
+    };
+    // Trip counts are unsigned: compare them as such.
+    let threads = if (trips as u64) < (min_trips as u64) { 1 } else { threads };
+    // Plain numbers, so the closure may run on any thread.
+    let (depth, runtime, stack_limit) = (parent.depth, parent.runtime as usize, parent.stack_limit);
+    let run = |first: u64, end: u64| -> Result<(), ErrorSlot> {
+        let mut context = CallContext {
+            depth,
+            error: ErrorSlot::default(),
+            runtime: runtime as *mut u8,
+            // A worker checks recursion against its own stack.
+            stack_limit: match (stack_limit, super::pool::worker_stack_end()) {
+                (0, _) => 0,
+                (_, Some(end)) => end as u64,
+                (limit, None) => limit,
+            },
+            threads: parent.threads,
+        };
+        // SAFETY: the body, its environment and the runtime outlive the
+        // region (`pool::run_blocks` returns after every chunk); `context`
+        // is this chunk's own.
+        let status = unsafe { body(&mut context, env as *const u8, first as i64, end as i64) };
+        if status == abi::STATUS_OK {
+            Ok(())
+        } else {
+            Err(context.error)
+        }
+    };
+    match super::pool::run_blocks(threads, blocks.max(0) as u64, &run) {
+        Ok(()) => abi::STATUS_OK,
+        Err(failure) => {
+            let slot = match failure {
+                super::pool::Failure::Error(slot) => slot,
+                super::pool::Failure::Panic => internal_slot(NO_SITE),
+            };
+            // SAFETY: as above; only the error field is written.
+            unsafe { ptr::addr_of_mut!((*ctx).error).write(slot) };
+            abi::STATUS_ERROR
+        }
+    }
 }
 
 /// `kj_reduce_tree` (see `abi.rs`): [`tir::combine_tree`] over `count`
@@ -290,6 +363,7 @@ pub fn symbols() -> Vec<(&'static str, *const u8)> {
         ("kj_new_array", kj_new_array as *const u8),
         ("kj_arange", kj_arange as *const u8),
         ("kj_alloc_view", kj_alloc_view as *const u8),
+        ("kj_parallel_for", kj_parallel_for as *const u8),
         ("kj_reduce_tree", kj_reduce_tree as *const u8),
         ("kj_combine", kj_combine as *const u8),
         ("kj_ipow", kj_ipow as *const u8),
@@ -1154,7 +1228,7 @@ mod tests {
         }
         // A context without a runtime reports instead of crashing.
         let mut orphan =
-            CallContext { depth: 0, error: ErrorSlot::default(), runtime: ptr::null_mut(), stack_limit: 0 };
+            CallContext { depth: 0, error: ErrorSlot::default(), runtime: ptr::null_mut(), stack_limit: 0, threads: 0 };
         // SAFETY: a live context whose runtime is null.
         assert!(unsafe { kj_alloc_view(&mut orphan) }.is_null());
         assert_eq!(orphan.error.kind, abi::ERROR_INTERNAL);
