@@ -206,7 +206,7 @@ impl Prepared {
 /// How the bench compiles: as `Module` does for these argument layouts
 /// (the inputs are C-contiguous), without the IR verifier.
 fn lower_options(boundscheck: bool, layouts: &[Layout]) -> LowerOptions {
-    LowerOptions { boundscheck, verify: false, layouts: layouts.to_vec() }
+    LowerOptions { boundscheck, verify: false, layouts: layouts.to_vec(), threads: None, parallel_min_trips: None }
 }
 
 /// `compile/<phase>/<kernel>`.

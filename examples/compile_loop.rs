@@ -11,7 +11,13 @@ fn main() {
     let module = Module::parse(&args[1], &source).unwrap();
     let sig = parse_signature(&args[2]).unwrap();
     let program = module.specialise(&sig.kernel, &sig.args).unwrap();
-    let options = LowerOptions { boundscheck: true, verify: false, layouts: sig.layouts.clone() };
+    let options = LowerOptions {
+        boundscheck: true,
+        verify: false,
+        layouts: sig.layouts.clone(),
+        threads: None,
+        parallel_min_trips: None,
+    };
     let n: usize = args[3].parse().unwrap();
     let t = std::time::Instant::now();
     for _ in 0..n {

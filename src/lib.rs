@@ -67,9 +67,15 @@ pub struct Options {
     /// Check every array index (on by default). Off, an out-of-bounds index
     /// is the caller's responsibility, as in Numba.
     pub boundscheck: bool,
-    /// Worker threads for `prange` (`None`: `KERNJIT_NUM_THREADS`, then all
-    /// cores). `prange` runs serially until the parallel runtime lands.
+    /// Threads for `prange` loops, the calling thread included (`None`:
+    /// `KERNJIT_NUM_THREADS`, else `OMP_NUM_THREADS`, else all cores). The
+    /// results are the same for every count (see the `prange` section of
+    /// the language reference).
     pub threads: Option<usize>,
+    /// Trips below which a `prange` loop runs serially (`None`: estimated
+    /// from the size of the loop's body, `tir::parallel_min_trips`; `Some(0)`:
+    /// always in parallel, as tests want).
+    pub parallel_min_trips: Option<u64>,
     /// Allow float reassociation. Reserved: results are IEEE-exact today.
     pub fastmath: bool,
     /// Run Cranelift's IR verifier on every function (about 20% of compile
@@ -79,7 +85,13 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Options {
-        Options { boundscheck: true, threads: None, fastmath: false, verify: cfg!(debug_assertions) }
+        Options {
+            boundscheck: true,
+            threads: None,
+            parallel_min_trips: None,
+            fastmath: false,
+            verify: cfg!(debug_assertions),
+        }
     }
 }
 
@@ -144,6 +156,8 @@ impl Module {
                 boundscheck: self.options.boundscheck,
                 verify: self.options.verify,
                 layouts: layouts.to_vec(),
+                threads: self.options.threads,
+                parallel_min_trips: self.options.parallel_min_trips,
             };
             let compiled = jit::engine::CompiledProgram::compile(&program, &options, false);
             let phases = compiled.as_ref().map(|compiled| compiled.phases).unwrap_or_default();

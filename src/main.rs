@@ -141,9 +141,9 @@ struct RunArgs {
     /// undefined, as in Numba).
     #[arg(long)]
     no_boundscheck: bool,
-    /// Worker threads for prange loops (default: KERNJIT_NUM_THREADS, else
-    /// all cores). prange runs serially until the parallel runtime lands.
-    #[arg(long, value_name = "N")]
+    /// Threads for prange loops (default: KERNJIT_NUM_THREADS, else
+    /// OMP_NUM_THREADS, else all cores). Results do not depend on it.
+    #[arg(long, value_name = "N", value_parser = parse_threads)]
     threads: Option<usize>,
     /// Seed of the random generators rand(...) and randn(...).
     #[arg(long, default_value_t = 42, value_name = "N")]
@@ -452,8 +452,13 @@ fn dump(args: &DumpArgs) -> Result<(), Failure> {
         Stage::Ast => unreachable!("handled above"),
         Stage::Typed => kernjit::tir::expression_types(&program, module.source()),
         Stage::Clif | Stage::Asm => {
-            let options =
-                kernjit::jit::lower::LowerOptions { boundscheck: !args.no_boundscheck, verify: true, layouts };
+            let options = kernjit::jit::lower::LowerOptions {
+                boundscheck: !args.no_boundscheck,
+                verify: true,
+                layouts,
+                threads: None,
+                parallel_min_trips: None,
+            };
             let asm = args.stage == Stage::Asm;
             let lowered = kernjit::jit::lower::lower_with_listings(&program, &options, !asm, asm)
                 .map_err(|m| Failure::Message(format!("code generation failed (a kernjit bug): {m}")))?;
@@ -708,5 +713,14 @@ fn float_json(value: f64) -> serde_json::Value {
         json!(if value > 0.0 { "inf" } else { "-inf" })
     } else {
         json!(value)
+    }
+}
+
+/// `--threads N`: 1 to `pool::MAX_THREADS`.
+fn parse_threads(text: &str) -> Result<usize, String> {
+    let max = kernjit::jit::pool::MAX_THREADS;
+    match text.parse::<usize>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(format!("expected a thread count from 1 to {max}")),
     }
 }

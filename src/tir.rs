@@ -152,7 +152,7 @@ impl Parallel {
 /// Trips below which a parallel loop runs serially: starting the workers
 /// costs a few microseconds, about 30,000 typed-IR nodes of straight-line
 /// work. A body with a loop or a call is assumed to be worth it from 2 trips.
-pub fn parallel_min_trips(body: &Block) -> u64 {
+pub fn parallel_min_trips(body: &[Stmt]) -> u64 {
     let heavy = any_stmt(body, &mut |stmt| matches!(stmt.kind, StmtKind::While { .. } | StmtKind::ForRange { .. }));
     let mut nodes = 0u64;
     let mut calls = false;
@@ -583,7 +583,7 @@ pub fn for_each_operand<'e>(expr: &'e Expr, mut f: impl FnMut(&'e Expr)) {
 
 /// Calls `visit` on every expression in `block`, nested ones included
 /// (parents before children, in evaluation order).
-pub fn for_each_expr(block: &Block, visit: &mut impl FnMut(&Expr)) {
+pub fn for_each_expr(block: &[Stmt], visit: &mut impl FnMut(&Expr)) {
     fn expr(e: &Expr, visit: &mut impl FnMut(&Expr)) {
         visit(e);
         for_each_operand(e, |operand| expr(operand, visit));
@@ -618,7 +618,7 @@ pub fn for_each_expr(block: &Block, visit: &mut impl FnMut(&Expr)) {
 }
 
 /// Whether `pred` holds for some statement of `block`, nested ones included.
-pub fn any_stmt(block: &Block, pred: &mut impl FnMut(&Stmt) -> bool) -> bool {
+pub fn any_stmt(block: &[Stmt], pred: &mut impl FnMut(&Stmt) -> bool) -> bool {
     block.iter().any(|stmt| {
         pred(stmt)
             || match &stmt.kind {

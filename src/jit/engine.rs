@@ -28,6 +28,8 @@ pub struct CompiledProgram {
     /// Whether some function of the program can call itself (then calls run
     /// on a large stack, see `call_slots`).
     recursive: bool,
+    /// Threads for `prange` loops (0: the process default).
+    threads: u64,
     /// Argument and result slot counts, and whether any parameter assumes a
     /// contiguous layout (computed once, for the per-call checks).
     argument_slots: usize,
@@ -74,6 +76,7 @@ impl CompiledProgram {
             param_names: entry.params.iter().map(|p| entry.local(*p).name.clone()).collect(),
             written_params: written_params(program),
             recursive: lowered.recursive,
+            threads: options.threads.map_or(0, |threads| threads.max(1) as u64),
             ret: entry.ret.clone(),
             sites: lowered.sites,
             module: Mutex::new(Some(lowered.module)),
@@ -202,6 +205,7 @@ impl CompiledProgram {
             }
         }
         let mut context = runtime::new_context(call_runtime);
+        context.threads = self.threads;
         let status = if self.recursive {
             // 1000 nested calls need room: run on a stack of our own (unless
             // this thread has that much left), and tell the code where it

@@ -43,11 +43,24 @@ pub struct LowerOptions {
     /// per parameter; missing entries are `Layout::Any`). The host must
     /// only pass arrays of these layouts (`CompiledProgram` checks).
     pub layouts: Vec<Layout>,
+    /// Threads `prange` loops may use when the code runs (`None`: the
+    /// process default, `pool::default_threads`). Not used by codegen; the
+    /// compiled program passes it to the runtime on every call.
+    pub threads: Option<usize>,
+    /// Trips below which a parallel loop runs serially (`None`:
+    /// `tir::parallel_min_trips` of its body).
+    pub parallel_min_trips: Option<u64>,
 }
 
 impl Default for LowerOptions {
     fn default() -> LowerOptions {
-        LowerOptions { boundscheck: true, verify: cfg!(debug_assertions), layouts: Vec::new() }
+        LowerOptions {
+            boundscheck: true,
+            verify: cfg!(debug_assertions),
+            layouts: Vec::new(),
+            threads: None,
+            parallel_min_trips: None,
+        }
     }
 }
 
@@ -152,6 +165,7 @@ pub fn lower_with_listings(
     let entry_layouts = entry_layouts(program, options);
     let inlinable: Vec<bool> = program.functions.iter().map(inlinable).collect();
     let recursive = recursive_functions(program);
+    let mut outlined = Vec::new();
     for (index, function) in program.functions.iter().enumerate() {
         if inlinable[index] && index != program.entry.0 as usize {
             // Every call to it is inlined: no code of its own.
@@ -173,6 +187,7 @@ pub fn lower_with_listings(
                 layouts,
                 &inlinable,
                 recursive[index],
+                &mut outlined,
             );
             let counted = translator.translate_function();
             checks.kept += counted.kept;
@@ -191,6 +206,26 @@ pub fn lower_with_listings(
         }
         module.clear_context(&mut context);
         context.set_disasm(keep_asm);
+        for body in outlined.drain(..) {
+            context.func = body.func;
+            if let Some(text) = clif.as_mut() {
+                text.push_str(&format!(
+                    "; {} (prange body of {})\n{}\n",
+                    body.name,
+                    function.name,
+                    context.func.display()
+                ));
+            }
+            let cranelift_started = std::time::Instant::now();
+            module.define_function(body.id, &mut context).map_err(|e| format!("{e:?}"))?;
+            phases.cranelift += cranelift_started.elapsed();
+            if let (Some(text), Some(code)) = (asm.as_mut(), context.compiled_code()) {
+                let listing = code.vcode.clone().unwrap_or_default();
+                text.push_str(&format!("; {}, {} bytes\n{listing}\n", body.name, code.code_buffer().len()));
+            }
+            module.clear_context(&mut context);
+            context.set_disasm(keep_asm);
+        }
     }
 
     let cranelift_started = std::time::Instant::now();
@@ -274,7 +309,8 @@ fn recursive_functions(program: &tir::Program) -> Vec<bool> {
 const MAX_INLINED_EXPRS: usize = 48;
 
 /// Whether calls to `function` are inlined: a small leaf (it calls nothing,
-/// so inlining never nests and never hides recursion) returning no array.
+/// so inlining never nests and never hides recursion) returning no array
+/// and running no parallel loop.
 fn inlinable(function: &tir::Function) -> bool {
     let mut exprs = 0;
     let mut calls = false;
@@ -282,7 +318,11 @@ fn inlinable(function: &tir::Function) -> bool {
         exprs += 1;
         calls |= matches!(expr.kind, ExprKind::Call { .. });
     });
-    !calls && exprs <= MAX_INLINED_EXPRS && !matches!(function.ret, Type::Array(_))
+    let parallel = tir::any_stmt(
+        &function.body,
+        &mut |stmt| matches!(&stmt.kind, StmtKind::ForRange { parallel: Some(parallel), .. } if parallel.runs_in_parallel()),
+    );
+    !calls && !parallel && exprs <= MAX_INLINED_EXPRS && !matches!(function.ret, Type::Array(_))
 }
 
 /// The layout the entry function assumes for each parameter: that of
@@ -413,6 +453,9 @@ struct Helpers {
     alloc_view: FuncId,
     reduce_tree: FuncId,
     combine: FuncId,
+    parallel_for: FuncId,
+    /// Outlined `prange` bodies so far (numbers their names).
+    outlined: usize,
     ipow: FuncId,
     math: HashMap<&'static str, FuncId>,
 }
@@ -436,6 +479,8 @@ impl Helpers {
             alloc_view: declare("kj_alloc_view", &[cl::I64], &[cl::I64])?,
             reduce_tree: declare("kj_reduce_tree", &[cl::I32, cl::I32, cl::I64, cl::I64], &[cl::I64])?,
             combine: declare("kj_combine", &[cl::I32, cl::I32, cl::I64, cl::I64], &[cl::I64])?,
+            parallel_for: declare("kj_parallel_for", &i64s(6), &[cl::I8])?,
+            outlined: 0,
             ipow: declare("kj_ipow", &i64s(2), &[cl::I64])?,
             math: HashMap::new(),
         })
@@ -461,6 +506,43 @@ impl Helpers {
         self.math.insert(symbol.name, id);
         Ok(id)
     }
+}
+
+/// The environment of an outlined `prange` body starts with six 8-byte
+/// slots: start, step, trip count, block length, block count and the
+/// address of the partials area; the captured values follow.
+const ENV_CAPTURES: usize = 6;
+/// Partials per reduction variable: one per block (at most 1024 blocks).
+const PARTIALS_PER_REDUCTION: u32 = 1024;
+
+/// A local an outlined body reads, and where each of its Cranelift values
+/// (`Val::into_values` order) comes from.
+struct Capture {
+    local: tir::LocalId,
+    slots: Vec<CaptureSlot>,
+}
+
+struct CaptureSlot {
+    ty: ir::Type,
+    /// Byte offset in the environment (unused for a constant).
+    offset: i32,
+    /// An integer constant in the loop's function, rematerialised in the body.
+    constant: Option<i64>,
+}
+
+/// A parallel loop's trips cut into blocks (`tir::reduction_block_len`).
+struct Partition {
+    count: ClValue,
+    block_len: ClValue,
+    blocks: ClValue,
+}
+
+/// An outlined `prange` body, translated and waiting to be compiled after
+/// the function it came from.
+struct Outlined {
+    id: FuncId,
+    name: String,
+    func: ir::Function,
 }
 
 /// Why an index needs no check.
@@ -515,6 +597,31 @@ impl Val {
         }
     }
 
+    /// Every Cranelift value of the value (an array: data pointer, extents,
+    /// strides), the inverse of [`Val::from_values`].
+    fn into_values(self) -> Vec<ClValue> {
+        match self {
+            Val::Scalar(v) => vec![v],
+            Val::Tuple(values) => values,
+            Val::Array(array) => std::iter::once(array.data).chain(array.shape).chain(array.strides).collect(),
+            Val::None => vec![],
+        }
+    }
+
+    fn from_values(ty: &Type, mut values: Vec<ClValue>) -> Val {
+        match ty {
+            Type::Scalar(_) => Val::Scalar(values[0]),
+            Type::Tuple(_) => Val::Tuple(values),
+            Type::Array(array) => {
+                let ndim = array.ndim as usize;
+                let strides = values.split_off(1 + ndim);
+                let shape = values.split_off(1);
+                Val::Array(ArrayVal { data: values[0], shape, strides, dtype: array.dtype })
+            }
+            Type::None | Type::Unknown => Val::None,
+        }
+    }
+
     fn flatten(self) -> Vec<ClValue> {
         match self {
             Val::Scalar(v) => vec![v],
@@ -557,6 +664,8 @@ struct Translator<'a, 'b> {
     inlinable: &'a [bool],
     /// Whether this function is on a cycle of calls (checks its stack).
     recursive: bool,
+    /// Outlined `prange` bodies, compiled after this function.
+    outlined: &'a mut Vec<Outlined>,
     /// While translating an inlined callee's body: where its `return`
     /// jumps, with the results as block arguments.
     inline_exit: Option<Block>,
@@ -613,6 +722,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         param_layouts: &'a [Layout],
         inlinable: &'a [bool],
         recursive: bool,
+        outlined: &'a mut Vec<Outlined>,
     ) -> Translator<'a, 'b> {
         let data_flags = MemFlagsData::trusted();
         let header_flags = MemFlagsData::trusted().with_readonly().with_can_move();
@@ -635,6 +745,7 @@ impl<'a, 'b> Translator<'a, 'b> {
             param_layouts,
             inlinable,
             recursive,
+            outlined,
             inline_exit: None,
             locals: Vec::new(),
             ctx,
@@ -701,6 +812,11 @@ impl<'a, 'b> Translator<'a, 'b> {
             // (inference rejects the others).
             self.return_status(abi::STATUS_OK);
         }
+        self.finish()
+    }
+
+    /// Emits the shared error exit and finalizes the function.
+    fn finish(mut self) -> BoundsChecks {
         self.finish_error_tail();
         self.builder.seal_all_blocks();
         let config = self.module.isa().frontend_config();
@@ -1131,51 +1247,15 @@ impl<'a, 'b> Translator<'a, 'b> {
         if let Some(fact) = fact {
             self.in_bounds.push(fact);
         }
-        let accesses = self.accesses_to_hoist(var, body);
         self.loop_vars.push(var);
-        if accesses.is_empty() {
-            self.translate_loop(var, start, step, count, body, parallel);
-        } else {
-            // Versioning: check every hoisted access over the whole range
-            // once; run the copy without their checks if all pass, else the
-            // fully checked copy (which fails at the same trip as the
-            // interpreter).
-            let all_in_bounds = self.hoisted_checks_pass(&accesses, start, step, count);
-            let fast = self.builder.create_block();
-            let checked = self.builder.create_block();
-            let merge = self.builder.create_block();
-            self.builder.ins().brif(all_in_bounds, fast, &[], checked, &[]);
-
-            self.builder.switch_to_block(fast);
-            self.builder.seal_block(fast);
-            let axes: Vec<(usize, usize)> = accesses
-                .iter()
-                .flat_map(|access| {
-                    access
-                        .indices
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, index)| index.is_some())
-                        .map(|(axis, _)| (access.key, axis))
-                })
-                .collect();
-            self.hoisted.extend(axes.iter().copied());
-            self.translate_loop(var, start, step, count, body, parallel);
-            for axis in &axes {
-                self.hoisted.remove(axis);
+        match parallel {
+            Some(parallel) if parallel.runs_in_parallel() => {
+                self.translate_parallel_for(var, start, step, count, body, parallel)
             }
-            self.builder.ins().jump(merge, &[]);
-
-            self.builder.set_cold_block(checked);
-            self.builder.switch_to_block(checked);
-            self.builder.seal_block(checked);
-            let counting = std::mem::replace(&mut self.counting, false);
-            self.translate_loop(var, start, step, count, body, parallel);
-            self.counting = counting;
-            self.builder.ins().jump(merge, &[]);
-
-            self.builder.switch_to_block(merge);
-            self.builder.seal_block(merge);
+            _ => {
+                let zero = self.i64_const(0);
+                self.versioned_loop(var, start, step, zero, count, body);
+            }
         }
         self.loop_vars.pop();
         if fact.is_some() {
@@ -1183,24 +1263,64 @@ impl<'a, 'b> Translator<'a, 'b> {
         }
     }
 
-    fn translate_loop(
+    /// `for t in first..end: var = start + t * step; body`, versioned when
+    /// some of its index checks can be hoisted: every hoisted access is
+    /// checked once over the trips `first..end`; if all pass, a copy
+    /// without their checks runs, else the fully checked copy (which fails
+    /// at the same trip as the interpreter).
+    fn versioned_loop(
         &mut self,
         var: tir::LocalId,
         start: ClValue,
         step: ClValue,
-        count: ClValue,
+        first: ClValue,
+        end: ClValue,
         body: &'a [tir::Stmt],
-        parallel: Option<&'a tir::Parallel>,
     ) {
-        match parallel {
-            Some(parallel) if !parallel.reductions.is_empty() => {
-                self.translate_reduction_loop(var, start, step, count, body, parallel)
-            }
-            _ => {
-                let zero = self.i64_const(0);
-                self.counted_loop(var, start, step, zero, count, body);
-            }
+        let accesses = self.accesses_to_hoist(var, body);
+        if accesses.is_empty() {
+            self.counted_loop(var, start, step, first, end, body);
+            return;
         }
+        let offset = self.builder.ins().imul(first, step);
+        let sub_start = self.builder.ins().iadd(start, offset);
+        let sub_count = self.builder.ins().isub(end, first);
+        let all_in_bounds = self.hoisted_checks_pass(&accesses, sub_start, step, sub_count);
+        let fast = self.builder.create_block();
+        let checked = self.builder.create_block();
+        let merge = self.builder.create_block();
+        self.builder.ins().brif(all_in_bounds, fast, &[], checked, &[]);
+
+        self.builder.switch_to_block(fast);
+        self.builder.seal_block(fast);
+        let axes: Vec<(usize, usize)> = accesses
+            .iter()
+            .flat_map(|access| {
+                access
+                    .indices
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, index)| index.is_some())
+                    .map(|(axis, _)| (access.key, axis))
+            })
+            .collect();
+        self.hoisted.extend(axes.iter().copied());
+        self.counted_loop(var, start, step, first, end, body);
+        for axis in &axes {
+            self.hoisted.remove(axis);
+        }
+        self.builder.ins().jump(merge, &[]);
+
+        self.builder.set_cold_block(checked);
+        self.builder.switch_to_block(checked);
+        self.builder.seal_block(checked);
+        let counting = std::mem::replace(&mut self.counting, false);
+        self.counted_loop(var, start, step, first, end, body);
+        self.counting = counting;
+        self.builder.ins().jump(merge, &[]);
+
+        self.builder.switch_to_block(merge);
+        self.builder.seal_block(merge);
     }
 
     /// The accesses in the loop's body worth checking before the loop: those
@@ -1367,9 +1487,39 @@ impl<'a, 'b> Translator<'a, 'b> {
         self.builder.seal_block(exit);
     }
 
-    /// A `prange` with reductions, run serially with the documented block and
-    /// tree order (tir::ReduceOp).
-    fn translate_reduction_loop(
+    /// `block_len = ceil(count / 1024)` and `blocks = ceil(count / block_len)`
+    /// (`tir::reduction_block_len`), for `count > 0`.
+    fn block_partition(&mut self, count: ClValue) -> (ClValue, ClValue) {
+        let whole = self.builder.ins().ushr_imm_u(count, 10);
+        let rest = self.builder.ins().band_imm_u(count, 1023);
+        let partial_block = self.builder.ins().icmp_imm_s(IntCC::NotEqual, rest, 0);
+        let partial_block = self.builder.ins().uextend(cl::I64, partial_block);
+        let block_len = self.builder.ins().iadd(whole, partial_block);
+        let len_minus_one = self.builder.ins().iadd_imm_s(block_len, -1);
+        let rounded = self.builder.ins().iadd(count, len_minus_one);
+        let blocks = self.builder.ins().udiv(rounded, block_len);
+        // Guard the `count + block_len - 1` overflow for huge counts.
+        let overflowed = self.builder.ins().icmp(IntCC::UnsignedLessThan, rounded, count);
+        let exact = self.builder.ins().udiv(count, block_len);
+        let blocks = self.builder.ins().select(overflowed, exact, blocks);
+        (block_len, blocks)
+    }
+
+    /// The first trip of block `b` and the end of the blocks before `b`
+    /// (`b * block_len`, or `count` for `b == blocks`, which avoids the
+    /// overflow of `blocks * block_len` for huge counts).
+    fn block_start(&mut self, b: ClValue, partition: &Partition) -> ClValue {
+        let first = self.builder.ins().imul(b, partition.block_len);
+        let last = self.builder.ins().icmp(IntCC::Equal, b, partition.blocks);
+        self.builder.ins().select(last, partition.count, first)
+    }
+
+    /// A `prange` loop on the thread pool: its body becomes a function of
+    /// its own (`outline`), called by `kj_parallel_for` on chunks of the
+    /// loop's blocks with an environment of the values it reads. Reductions
+    /// combine the blocks' partials as in `tir::ReduceOp`, and afterwards
+    /// the loop variable holds its last value, as after a serial loop.
+    fn translate_parallel_for(
         &mut self,
         var: tir::LocalId,
         start: ClValue,
@@ -1384,85 +1534,242 @@ impl<'a, 'b> Translator<'a, 'b> {
         self.builder.ins().brif(any, work, &[], skip, &[]);
         self.builder.switch_to_block(work);
         self.builder.seal_block(work);
+        let (block_len, blocks) = self.block_partition(count);
 
-        // block_len = ceil(count / 1024) (at least 1); blocks = ceil(count / block_len).
-        let whole = self.builder.ins().ushr_imm_u(count, 10);
-        let rest = self.builder.ins().band_imm_u(count, 1023);
-        let partial_block = self.builder.ins().icmp_imm_s(IntCC::NotEqual, rest, 0);
-        let partial_block = self.builder.ins().uextend(cl::I64, partial_block);
-        let block_len = self.builder.ins().iadd(whole, partial_block);
-        let len_minus_one = self.builder.ins().iadd_imm_s(block_len, -1);
-        let rounded = self.builder.ins().iadd(count, len_minus_one);
-        let blocks = self.builder.ins().udiv(rounded, block_len);
-        // Guard the `count + block_len - 1` overflow for huge counts.
-        let overflowed = self.builder.ins().icmp(IntCC::UnsignedLessThan, rounded, count);
-        let exact = self.builder.ins().udiv(count, block_len);
-        let blocks = self.builder.ins().select(overflowed, exact, blocks);
+        // One slot of 1024 partials per reduction.
+        let reductions = &parallel.reductions;
+        let partials = if reductions.is_empty() {
+            self.i64_const(0)
+        } else {
+            let size = PARTIALS_PER_REDUCTION * 8 * reductions.len() as u32;
+            let slot = self.builder.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, size, 3));
+            self.builder.ins().stack_addr(cl::I64, slot, 0)
+        };
 
-        // The value of each reduction variable before the loop, and a stack
-        // slot of 1024 partials for it.
-        let mut before = Vec::new();
-        let mut slots = Vec::new();
-        for reduction in &parallel.reductions {
-            before.push(self.read_local(reduction.local).scalar());
-            let slot =
-                self.builder.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, 1024 * 8, 3));
-            slots.push(slot);
+        // The environment: the loop's header, then the captured values.
+        let captures = self.captures(body, var, parallel);
+        let env_slots = ENV_CAPTURES + captures.iter().flat_map(|c| &c.slots).filter(|s| s.constant.is_none()).count();
+        let env = self.builder.create_sized_stack_slot(StackSlotData::new(
+            StackSlotKind::ExplicitSlot,
+            8 * env_slots as u32,
+            3,
+        ));
+        let env = self.builder.ins().stack_addr(cl::I64, env, 0);
+        for (index, value) in [start, step, count, block_len, blocks, partials].into_iter().enumerate() {
+            self.builder.ins().store(self.plain_flags, value, env, 8 * index as i32);
+        }
+        for capture in &captures {
+            let values = self.read_local(capture.local).into_values();
+            for (slot, value) in capture.slots.iter().zip(values) {
+                if slot.constant.is_none() {
+                    self.builder.ins().store(self.plain_flags, value, env, slot.offset);
+                }
+            }
         }
 
-        // for b in 0..blocks
-        let block_header = self.builder.create_block();
-        let block_latch = self.builder.create_block();
-        let blocks_done = self.builder.create_block();
-        self.builder.append_block_param(block_header, cl::I64);
-        let zero = self.i64_const(0);
-        self.builder.ins().jump(block_header, &[BlockArg::from(zero)]);
-        self.builder.switch_to_block(block_header);
-        let b = self.builder.block_params(block_header)[0];
-        for reduction in &parallel.reductions {
-            let dtype = self.reduction_dtype(reduction);
-            let identity = self.constant(reduction.op.identity(dtype));
-            self.assign(reduction.local, Val::Scalar(identity));
-        }
-        let first = self.builder.ins().imul(b, block_len);
-        let tentative_end = self.builder.ins().iadd(first, block_len);
-        let past = self.builder.ins().icmp(IntCC::UnsignedGreaterThan, tentative_end, count);
-        let end = self.builder.ins().select(past, count, tentative_end);
-        self.counted_loop(var, start, step, first, end, body);
-        self.builder.ins().jump(block_latch, &[]);
-        self.builder.switch_to_block(block_latch);
-        self.builder.seal_block(block_latch);
-        for (reduction, slot) in parallel.reductions.iter().zip(&slots) {
-            let dtype = self.reduction_dtype(reduction);
-            let partial = self.read_local(reduction.local).scalar();
-            let encoded = self.encode(partial, dtype);
-            let base = self.builder.ins().stack_addr(cl::I64, *slot, 0);
-            let offset = self.builder.ins().ishl_imm_u(b, 3);
-            let address = self.builder.ins().iadd(base, offset);
-            self.builder.ins().store(self.plain_flags, encoded, address, 0);
-        }
-        let next = self.builder.ins().iadd_imm_s(b, 1);
-        let more = self.builder.ins().icmp(IntCC::UnsignedLessThan, next, blocks);
-        self.builder.ins().brif(more, block_header, &[BlockArg::from(next)], blocks_done, &[]);
-        self.builder.seal_block(block_header);
-        self.builder.switch_to_block(blocks_done);
-        self.builder.seal_block(blocks_done);
+        let outlined = self.outline(var, body, parallel, &captures);
+        let outlined = self.module.declare_func_in_func(outlined, self.builder.func);
+        let address = self.builder.ins().func_addr(cl::I64, outlined);
+        let min_trips = self.options.parallel_min_trips.unwrap_or_else(|| tir::parallel_min_trips(body));
+        let min_trips = self.i64_const(min_trips.min(i64::MAX as u64) as i64);
+        let status = self.call_helper(self.helpers.parallel_for, &[self.ctx, address, env, blocks, count, min_trips]);
+        let failed = self.builder.ins().icmp_imm_s(IntCC::NotEqual, status, 0);
+        self.propagate_if(failed);
 
         // Combine: before ⊕ tree(partials).
-        for ((reduction, slot), before) in parallel.reductions.iter().zip(&slots).zip(before) {
+        for (index, reduction) in reductions.iter().enumerate() {
             let dtype = self.reduction_dtype(reduction);
+            let before = self.read_local(reduction.local).scalar();
             let op = self.i32_const(abi::reduce_code(reduction.op));
             let code = self.i32_const(abi::dtype_code(dtype));
-            let base = self.builder.ins().stack_addr(cl::I64, *slot, 0);
+            let base = self.builder.ins().iadd_imm_s(partials, (PARTIALS_PER_REDUCTION * 8) as i64 * index as i64);
             let tree = self.call_helper(self.helpers.reduce_tree, &[op, code, base, blocks]);
             let before_bits = self.encode(before, dtype);
             let combined = self.call_helper(self.helpers.combine, &[op, code, before_bits, tree]);
             let value = self.decode(combined, dtype);
             self.assign(reduction.local, Val::Scalar(value));
         }
+        // The variable's last value: start + (count - 1) * step.
+        let trips_after_first = self.builder.ins().iadd_imm_s(count, -1);
+        let distance = self.builder.ins().imul(trips_after_first, step);
+        let last = self.builder.ins().iadd(start, distance);
+        self.assign(var, Val::Scalar(last));
         self.builder.ins().jump(skip, &[]);
         self.builder.switch_to_block(skip);
         self.builder.seal_block(skip);
+    }
+
+    /// What the body of a parallel loop reads from before the loop: every
+    /// local it reads except the loop variable and the reductions (whose
+    /// partials start from the identity), with where each of its values
+    /// goes in the environment. Integer constants are not stored but
+    /// rematerialised in the body, so a contiguous array's unit stride stays
+    /// a constant there.
+    fn captures(&mut self, body: &'a [tir::Stmt], var: tir::LocalId, parallel: &tir::Parallel) -> Vec<Capture> {
+        let mut read = std::collections::BTreeSet::new();
+        tir::for_each_expr(body, &mut |expr| {
+            if let ExprKind::Local(local) = expr.kind {
+                read.insert(local);
+            }
+        });
+        read.remove(&var);
+        for reduction in &parallel.reductions {
+            read.remove(&reduction.local);
+        }
+        let mut next = ENV_CAPTURES;
+        read.into_iter()
+            .map(|local| {
+                let values = self.read_local(local).into_values();
+                let slots = values
+                    .into_iter()
+                    .map(|value| {
+                        let ty = self.builder.func.dfg.value_type(value);
+                        let constant = self.integer_constant(value);
+                        let offset = 8 * next as i32;
+                        if constant.is_none() {
+                            next += 1;
+                        }
+                        CaptureSlot { ty, offset, constant }
+                    })
+                    .collect();
+                Capture { local, slots }
+            })
+            .collect()
+    }
+
+    /// The value of `value` if an `iconst` defines it.
+    fn integer_constant(&self, value: ClValue) -> Option<i64> {
+        let dfg = &self.builder.func.dfg;
+        let ir::ValueDef::Result(inst, _) = dfg.value_def(dfg.resolve_aliases(value)) else { return None };
+        match dfg.insts[inst] {
+            ir::InstructionData::UnaryImm { opcode: ir::Opcode::Iconst, imm } => Some(imm.bits()),
+            _ => None,
+        }
+    }
+
+    /// Compiles the body of a parallel loop as a function of its own
+    /// (`kj_parallel_for` in abi.rs), queued in `self.outlined`.
+    fn outline(
+        &mut self,
+        var: tir::LocalId,
+        body: &'a [tir::Stmt],
+        parallel: &'a tir::Parallel,
+        captures: &[Capture],
+    ) -> FuncId {
+        let mut signature = self.module.make_signature();
+        signature.params.extend([AbiParam::new(cl::I64); 4]);
+        signature.returns.push(AbiParam::new(cl::I8));
+        let name = format!("prange{}_{}", self.helpers.outlined, self.function.name);
+        self.helpers.outlined += 1;
+        let id = self
+            .module
+            .declare_function(&name, Linkage::Local, &signature)
+            .expect("outlined bodies have fresh names and one signature");
+        let mut func = ir::Function::with_name_signature(ir::UserFuncName::default(), signature);
+        let mut builder_context = FunctionBuilderContext::new();
+        let builder = FunctionBuilder::new(&mut func, &mut builder_context);
+        let mut inner = Translator::new(
+            builder,
+            self.program,
+            self.function,
+            &mut *self.module,
+            self.func_ids,
+            &mut *self.helpers,
+            &mut *self.sites,
+            self.options,
+            &[],
+            self.inlinable,
+            false,
+            &mut *self.outlined,
+        );
+        inner.in_bounds = self.in_bounds.clone();
+        inner.hoisted = self.hoisted.clone();
+        inner.loop_vars = self.loop_vars.clone();
+        inner.counting = self.counting;
+        let checks = inner.translate_outlined(var, body, parallel, captures);
+        self.checks.kept += checks.kept;
+        self.checks.removed += checks.removed;
+        self.checks.hoisted += checks.hoisted;
+        self.outlined.push(Outlined { id, name, func });
+        id
+    }
+
+    /// The outlined body: `body(ctx, env, first_block, end_block)` runs the
+    /// trips of blocks `first_block..end_block`, each block of a loop with
+    /// reductions starting from the identity and leaving its partials in
+    /// the environment's partials area.
+    fn translate_outlined(
+        mut self,
+        var: tir::LocalId,
+        body: &'a [tir::Stmt],
+        parallel: &'a tir::Parallel,
+        captures: &[Capture],
+    ) -> BoundsChecks {
+        for local in &self.function.locals {
+            let vars = self.declare_local(&local.ty);
+            self.locals.push(vars);
+        }
+        let entry = self.builder.current_block().expect("entry block");
+        let params = self.builder.block_params(entry).to_vec();
+        let (env, first_block, end_block) = (params[1], params[2], params[3]);
+        let header: Vec<ClValue> =
+            (0..ENV_CAPTURES).map(|k| self.builder.ins().load(cl::I64, self.header_flags, env, 8 * k as i32)).collect();
+        let (start, step) = (header[0], header[1]);
+        let partition = Partition { count: header[2], block_len: header[3], blocks: header[4] };
+        let partials = header[5];
+        for capture in captures {
+            let values: Vec<ClValue> = capture
+                .slots
+                .iter()
+                .map(|slot| match slot.constant {
+                    Some(constant) => self.builder.ins().iconst(slot.ty, constant),
+                    None => self.builder.ins().load(slot.ty, self.header_flags, env, slot.offset),
+                })
+                .collect();
+            let ty = self.function.local(capture.local).ty.clone();
+            let value = Val::from_values(&ty, values);
+            self.assign(capture.local, value);
+        }
+
+        if parallel.reductions.is_empty() {
+            let first = self.block_start(first_block, &partition);
+            let end = self.block_start(end_block, &partition);
+            self.versioned_loop(var, start, step, first, end, body);
+        } else {
+            // for b in first_block..end_block
+            let block_header = self.builder.create_block();
+            let blocks_done = self.builder.create_block();
+            self.builder.append_block_param(block_header, cl::I64);
+            let any = self.builder.ins().icmp(IntCC::UnsignedLessThan, first_block, end_block);
+            self.builder.ins().brif(any, block_header, &[BlockArg::from(first_block)], blocks_done, &[]);
+            self.builder.switch_to_block(block_header);
+            let b = self.builder.block_params(block_header)[0];
+            for reduction in &parallel.reductions {
+                let dtype = self.reduction_dtype(reduction);
+                let identity = self.constant(reduction.op.identity(dtype));
+                self.assign(reduction.local, Val::Scalar(identity));
+            }
+            let next = self.builder.ins().iadd_imm_s(b, 1);
+            let first = self.block_start(b, &partition);
+            let end = self.block_start(next, &partition);
+            self.versioned_loop(var, start, step, first, end, body);
+            for (index, reduction) in parallel.reductions.iter().enumerate() {
+                let dtype = self.reduction_dtype(reduction);
+                let partial = self.read_local(reduction.local).scalar();
+                let encoded = self.encode(partial, dtype);
+                let offset = self.builder.ins().ishl_imm_u(b, 3);
+                let address = self.builder.ins().iadd(partials, offset);
+                let area = (PARTIALS_PER_REDUCTION * 8) as i32 * index as i32;
+                self.builder.ins().store(self.plain_flags, encoded, address, area);
+            }
+            let more = self.builder.ins().icmp(IntCC::UnsignedLessThan, next, end_block);
+            self.builder.ins().brif(more, block_header, &[BlockArg::from(next)], blocks_done, &[]);
+            self.builder.seal_block(block_header);
+            self.builder.switch_to_block(blocks_done);
+            self.builder.seal_block(blocks_done);
+        }
+        self.return_status(abi::STATUS_OK);
+        self.finish()
     }
 
     fn reduction_dtype(&self, reduction: &tir::Reduction) -> ScalarType {

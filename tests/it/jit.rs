@@ -139,9 +139,13 @@ def copy(a, b):
     let module = Module::parse("bce.kern", source.as_bytes()).unwrap();
     let signature = parse_signature("copy(f64[:], f64[:])").unwrap();
     let program = module.specialise("copy", &signature.args).unwrap();
-    let lowered =
-        lower_with_listings(&program, &LowerOptions { boundscheck: true, verify: true, layouts: vec![] }, false, false)
-            .unwrap();
+    let lowered = lower_with_listings(
+        &program,
+        &LowerOptions { boundscheck: true, verify: true, layouts: vec![], threads: None, parallel_min_trips: None },
+        false,
+        false,
+    )
+    .unwrap();
     // a[i] and a[j] are proven; b[i], b[j] and b[0] are checked once before
     // their loops; a[k - 1] (k is assigned in the loop) is checked every time.
     assert_eq!((lowered.checks.removed, lowered.checks.hoisted, lowered.checks.kept), (2, 3, 1));

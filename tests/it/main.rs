@@ -8,3 +8,4 @@ mod golden;
 mod jit;
 mod kernels;
 mod no_traps;
+mod parallel;
