@@ -204,9 +204,11 @@ impl Prepared {
 }
 
 /// How the bench compiles: as `Module` does for these argument layouts
-/// (the inputs are C-contiguous), without the IR verifier.
+/// (the inputs are C-contiguous), without the IR verifier, and running
+/// `prange` loops on one thread (this bench compares serial code;
+/// `benches/parallel.rs` measures threads).
 fn lower_options(boundscheck: bool, layouts: &[Layout]) -> LowerOptions {
-    LowerOptions { boundscheck, verify: false, layouts: layouts.to_vec(), threads: None, parallel_min_trips: None }
+    LowerOptions { boundscheck, verify: false, layouts: layouts.to_vec(), threads: Some(1), parallel_min_trips: None }
 }
 
 /// `compile/<phase>/<kernel>`.
