@@ -463,12 +463,24 @@ fn dump(args: &DumpArgs) -> Result<(), Failure> {
             let lowered = kernjit::jit::lower::lower_with_listings(&program, &options, !asm, asm)
                 .map_err(|m| Failure::Message(format!("code generation failed (a kernjit bug): {m}")))?;
             let checks = lowered.checks;
+            let mut header = format!(
+                "; bounds checks: {} kept, {} hoisted (checked once before their loop), {} removed (proven in range)\n",
+                checks.kept, checks.hoisted, checks.removed
+            );
+            for parallel in &lowered.parallel_loops {
+                let reductions: Vec<String> = parallel.reductions.iter().map(|op| format!("{op:?}")).collect();
+                header.push_str(&format!(
+                    "; prange at {} in {}: parallel (body `{}`, serial below {} trips), reductions [{}]\n",
+                    module.source().line_col(parallel.span.start),
+                    parallel.function,
+                    parallel.body,
+                    parallel.min_trips,
+                    reductions.join(", ")
+                ));
+            }
             let (clif, asm_text) = lowered.into_listings();
             let listing = if asm { asm_text } else { clif }.unwrap_or_default();
-            format!(
-                "; bounds checks: {} kept, {} hoisted (checked once before their loop), {} removed (proven in range)\n{listing}",
-                checks.kept, checks.hoisted, checks.removed
-            )
+            format!("{header}{listing}")
         }
     };
     write_stdout(&text)

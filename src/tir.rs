@@ -151,20 +151,67 @@ impl Parallel {
 
 /// Trips below which a parallel loop runs serially: starting the workers
 /// costs a few microseconds, about 30,000 typed-IR nodes of straight-line
-/// work. A body with a loop or a call is assumed to be worth it from 2 trips.
+/// work. A body with a call, a `while` or a loop of more than 64 (or not
+/// constant) trips is assumed to be worth it from 2 trips.
 pub fn parallel_min_trips(body: &[Stmt]) -> u64 {
-    let heavy = any_stmt(body, &mut |stmt| matches!(stmt.kind, StmtKind::While { .. } | StmtKind::ForRange { .. }));
-    let mut nodes = 0u64;
-    let mut calls = false;
-    for_each_expr(body, &mut |expr| {
-        nodes += 1;
-        calls |= matches!(expr.kind, ExprKind::Call { .. });
-    });
-    if heavy || calls {
-        2
-    } else {
-        (30_000 / nodes.max(1)).max(2)
+    match straight_line_cost(body) {
+        Some(cost) => (30_000 / cost.max(1)).max(2),
+        None => 2,
     }
+}
+
+/// Typed-IR nodes one run of `block` evaluates (the longer branch of an
+/// `if`), if it makes no calls and has no loops but short constant ones.
+fn straight_line_cost(block: &[Stmt]) -> Option<u64> {
+    let mut cost = 0u64;
+    for stmt in block {
+        cost += match &stmt.kind {
+            StmtKind::While { .. } => return None,
+            StmtKind::ForRange { start, stop, step, body, .. } => {
+                let bound = |e: &Expr| match e.kind {
+                    ExprKind::Const(value) => Some(value.to_i128()),
+                    _ => None,
+                };
+                let (start, stop, step) = (bound(start)?, bound(stop)?, bound(step)?);
+                let trips = match step {
+                    0 => return None,
+                    s if s > 0 => (stop - start + s - 1).div_euclid(s).max(0),
+                    s => (start - stop - s - 1).div_euclid(-s).max(0),
+                };
+                if trips > 64 {
+                    return None;
+                }
+                3 + trips as u64 * straight_line_cost(body)?
+            }
+            StmtKind::If { cond, then, orelse } => {
+                expression_cost(cond)? + straight_line_cost(then)?.max(straight_line_cost(orelse)?)
+            }
+            _ => {
+                let mut nodes = 0;
+                let mut calls = false;
+                for_each_expr(std::slice::from_ref(stmt), &mut |expr| {
+                    nodes += 1;
+                    calls |= matches!(expr.kind, ExprKind::Call { .. });
+                });
+                if calls {
+                    return None;
+                }
+                nodes
+            }
+        };
+    }
+    Some(cost)
+}
+
+/// Nodes of `expr`, if it makes no call.
+fn expression_cost(expr: &Expr) -> Option<u64> {
+    let mut nodes = 1;
+    let mut calls = matches!(expr.kind, ExprKind::Call { .. });
+    for_each_operand(expr, |operand| match expression_cost(operand) {
+        Some(cost) => nodes += cost,
+        None => calls = true,
+    });
+    (!calls).then_some(nodes)
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -791,5 +838,46 @@ impl Lister<'_, '_> {
                 return false;
             };
         value.ty() != natural
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::parse_type;
+
+    /// `parallel_min_trips` of the first `prange` loop of `f(x: f64[:])`.
+    fn min_trips(body: &str) -> u64 {
+        let source = format!("def g(v):\n    return v\n\ndef f(x):\n    for i in prange(x.shape[0]):\n{body}");
+        let module = crate::Module::parse("t.kern", source.as_bytes()).unwrap();
+        let program = module.specialise("f", &[parse_type("f64[:]").unwrap()]).unwrap();
+        let function = program.entry_function();
+        let mut found = None;
+        any_stmt(&function.body, &mut |stmt| match &stmt.kind {
+            StmtKind::ForRange { body, parallel: Some(_), .. } => {
+                found = Some(parallel_min_trips(body));
+                true
+            }
+            _ => false,
+        });
+        found.expect("a prange loop")
+    }
+
+    #[test]
+    fn parallel_min_trips_weighs_the_body() {
+        // x[i] = x[i] * 2.0: 7 nodes (store target, index, value).
+        let simple = min_trips("        x[i] = x[i] * 2.0\n");
+        assert_eq!(simple, 30_000 / 7);
+        // A short constant loop multiplies its body; the longer branch counts.
+        let unrolled = min_trips("        for k in range(4):\n            x[i] = x[i] * 2.0\n");
+        assert_eq!(unrolled, 30_000 / (3 + 4 * 7));
+        let branch =
+            min_trips("        if x[i] > 0.0:\n            x[i] = x[i] * 2.0\n        else:\n            x[i] = 0.0\n");
+        assert_eq!(branch, 30_000 / (5 + 7));
+        // Calls, while loops and long or variable loops: worth it from 2 trips.
+        assert_eq!(min_trips("        x[i] = g(x[i])\n"), 2);
+        assert_eq!(min_trips("        while x[i] > 1.0:\n            x[i] = x[i] / 2.0\n"), 2);
+        assert_eq!(min_trips("        for k in range(100):\n            x[i] += 1.0\n"), 2);
+        assert_eq!(min_trips("        for k in range(i):\n            x[i] += 1.0\n"), 2);
     }
 }

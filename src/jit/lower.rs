@@ -85,6 +85,8 @@ pub struct Lowered {
     /// Whether some function can call itself (the host then runs the code
     /// on a large stack and sets the context's stack limit).
     pub recursive: bool,
+    /// The `prange` loops that run on the thread pool.
+    pub parallel_loops: Vec<ParallelLoop>,
 }
 
 /// Time spent in each phase of code generation.
@@ -166,6 +168,7 @@ pub fn lower_with_listings(
     let inlinable: Vec<bool> = program.functions.iter().map(inlinable).collect();
     let recursive = recursive_functions(program);
     let mut outlined = Vec::new();
+    let mut parallel_loops = Vec::new();
     for (index, function) in program.functions.iter().enumerate() {
         if inlinable[index] && index != program.entry.0 as usize {
             // Every call to it is inlined: no code of its own.
@@ -208,23 +211,20 @@ pub fn lower_with_listings(
         context.set_disasm(keep_asm);
         for body in outlined.drain(..) {
             context.func = body.func;
+            let name = &body.report.body;
             if let Some(text) = clif.as_mut() {
-                text.push_str(&format!(
-                    "; {} (prange body of {})\n{}\n",
-                    body.name,
-                    function.name,
-                    context.func.display()
-                ));
+                text.push_str(&format!("; {name} (prange body in {})\n{}\n", function.name, context.func.display()));
             }
             let cranelift_started = std::time::Instant::now();
             module.define_function(body.id, &mut context).map_err(|e| format!("{e:?}"))?;
             phases.cranelift += cranelift_started.elapsed();
             if let (Some(text), Some(code)) = (asm.as_mut(), context.compiled_code()) {
                 let listing = code.vcode.clone().unwrap_or_default();
-                text.push_str(&format!("; {}, {} bytes\n{listing}\n", body.name, code.code_buffer().len()));
+                text.push_str(&format!("; {name}, {} bytes\n{listing}\n", code.code_buffer().len()));
             }
             module.clear_context(&mut context);
             context.set_disasm(keep_asm);
+            parallel_loops.push(body.report);
         }
     }
 
@@ -237,7 +237,7 @@ pub fn lower_with_listings(
     let entry = module.get_finalized_function(entry_id);
     phases.finalize = finalize_started.elapsed();
     let recursive = recursive.contains(&true);
-    Ok(Lowered { module, entry, sites, clif, asm, checks, phases, entry_layouts, recursive })
+    Ok(Lowered { module, entry, sites, clif, asm, checks, phases, entry_layouts, recursive, parallel_loops })
 }
 
 /// In `array[indices] = value`, a read of the same element (same array
@@ -541,8 +541,21 @@ struct Partition {
 /// the function it came from.
 struct Outlined {
     id: FuncId,
-    name: String,
     func: ir::Function,
+    report: ParallelLoop,
+}
+
+/// A `prange` loop compiled to run on the thread pool (for `kernjit dump`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParallelLoop {
+    /// The loop statement.
+    pub span: Span,
+    /// The function containing it, and its outlined body.
+    pub function: String,
+    pub body: String,
+    pub reductions: Vec<tir::ReduceOp>,
+    /// Below this many trips it runs serially on the calling thread.
+    pub min_trips: u64,
 }
 
 /// Why an index needs no check.
@@ -1156,7 +1169,7 @@ impl<'a, 'b> Translator<'a, 'b> {
                 false
             }
             StmtKind::ForRange { var, start, stop, step, body, range_span, parallel } => {
-                self.translate_for(*var, start, stop, step, body, *range_span, parallel.as_ref());
+                self.translate_for(*var, start, stop, step, body, (*range_span, stmt.span), parallel.as_ref());
                 false
             }
             StmtKind::Break => {
@@ -1232,7 +1245,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         stop: &'a tir::Expr,
         step: &'a tir::Expr,
         body: &'a [tir::Stmt],
-        range_span: Span,
+        (range_span, span): (Span, Span),
         parallel: Option<&'a tir::Parallel>,
     ) {
         let (start_expr, stop_expr, step_expr) = (start, stop, step);
@@ -1250,7 +1263,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         self.loop_vars.push(var);
         match parallel {
             Some(parallel) if parallel.runs_in_parallel() => {
-                self.translate_parallel_for(var, start, step, count, body, parallel)
+                self.translate_parallel_for(var, (start, step, count), body, parallel, span)
             }
             _ => {
                 let zero = self.i64_const(0);
@@ -1522,11 +1535,10 @@ impl<'a, 'b> Translator<'a, 'b> {
     fn translate_parallel_for(
         &mut self,
         var: tir::LocalId,
-        start: ClValue,
-        step: ClValue,
-        count: ClValue,
+        (start, step, count): (ClValue, ClValue, ClValue),
         body: &'a [tir::Stmt],
         parallel: &'a tir::Parallel,
+        span: Span,
     ) {
         let skip = self.builder.create_block();
         let work = self.builder.create_block();
@@ -1567,10 +1579,10 @@ impl<'a, 'b> Translator<'a, 'b> {
             }
         }
 
-        let outlined = self.outline(var, body, parallel, &captures);
+        let min_trips = self.options.parallel_min_trips.unwrap_or_else(|| tir::parallel_min_trips(body));
+        let outlined = self.outline(var, body, parallel, &captures, (span, min_trips));
         let outlined = self.module.declare_func_in_func(outlined, self.builder.func);
         let address = self.builder.ins().func_addr(cl::I64, outlined);
-        let min_trips = self.options.parallel_min_trips.unwrap_or_else(|| tir::parallel_min_trips(body));
         let min_trips = self.i64_const(min_trips.min(i64::MAX as u64) as i64);
         let status = self.call_helper(self.helpers.parallel_for, &[self.ctx, address, env, blocks, count, min_trips]);
         let failed = self.builder.ins().icmp_imm_s(IntCC::NotEqual, status, 0);
@@ -1655,6 +1667,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         body: &'a [tir::Stmt],
         parallel: &'a tir::Parallel,
         captures: &[Capture],
+        (span, min_trips): (Span, u64),
     ) -> FuncId {
         let mut signature = self.module.make_signature();
         signature.params.extend([AbiParam::new(cl::I64); 4]);
@@ -1690,7 +1703,14 @@ impl<'a, 'b> Translator<'a, 'b> {
         self.checks.kept += checks.kept;
         self.checks.removed += checks.removed;
         self.checks.hoisted += checks.hoisted;
-        self.outlined.push(Outlined { id, name, func });
+        let report = ParallelLoop {
+            span,
+            function: self.function.name.clone(),
+            body: name,
+            reductions: parallel.reductions.iter().map(|reduction| reduction.op).collect(),
+            min_trips,
+        };
+        self.outlined.push(Outlined { id, func, report });
         id
     }
 

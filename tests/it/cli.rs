@@ -399,3 +399,65 @@ fn check_takes_several_files_and_directories() {
     mixed.expect_code(1);
     assert!(mixed.stdout.contains("ok: ./a.kern") && mixed.stderr.contains("E0201"), "{}", mixed.show());
 }
+
+// ---------------------------------------------------------------------------
+// prange: dump reports, thread counts.
+
+const PARALLEL: &str = "\
+from numba import prange
+
+def psum(x):
+    s = 0.0
+    for i in prange(x.shape[0]):
+        s += x[i]
+    return s
+
+def grid(a):
+    for i in prange(a.shape[0]):
+        for j in prange(a.shape[1]):
+            a[i, j] = i * 10 + j
+";
+
+fn parallel_workspace() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("par.kern"), PARALLEL).unwrap();
+    dir
+}
+
+#[test]
+fn dump_says_which_prange_loops_run_in_parallel() {
+    let dir = parallel_workspace();
+    let typed = kernjit(dir.path(), &["dump", "par.kern", "grid", "--sig", "(f64[:, :])", "--stage", "typed"]);
+    let typed = &typed.expect_code(0).stdout;
+    assert!(typed.contains("10:5  prange loop, parallel from 2 trips, reductions []"), "{typed}");
+    assert!(typed.contains("11:9  prange loop, serial: nested in another prange"), "{typed}");
+    let typed = kernjit(dir.path(), &["dump", "par.kern", "psum", "--sig", "(f64[:])", "--stage", "typed"]);
+    assert!(typed.expect_code(0).stdout.contains("5:5  prange loop, parallel from 6000 trips, reductions [Add]"));
+
+    let clif = kernjit(dir.path(), &["dump", "par.kern", "psum", "--sig", "(f64[:])", "--stage", "clif"]);
+    let clif = &clif.expect_code(0).stdout;
+    let header = "; prange at 5:5 in psum: parallel (body `prange0_psum`, serial below 6000 trips), reductions [Add]";
+    assert!(clif.lines().nth(1) == Some(header), "{clif}");
+    assert!(clif.contains("; prange0_psum (prange body in psum)\nfunction"), "{clif}");
+    assert!(clif.contains("call fn") && clif.contains("func_addr"), "{clif}");
+    let asm = kernjit(dir.path(), &["dump", "par.kern", "psum", "--sig", "(f64[:])", "--stage", "asm"]);
+    assert!(asm.expect_code(0).stdout.contains("; prange0_psum, "), "{}", asm.show());
+}
+
+#[test]
+fn thread_counts_do_not_change_results() {
+    let dir = parallel_workspace();
+    let outputs: Vec<String> = ["1", "2", "5"]
+        .iter()
+        .map(|threads| {
+            let run =
+                kernjit(dir.path(), &["run", "par.kern", "psum", "randn(200000)", "--threads", threads, "--json"]);
+            run.expect_code(0).json()["result"].to_string()
+        })
+        .collect();
+    assert!(outputs.iter().all(|o| *o == outputs[0]), "{outputs:?}");
+    for bad in ["0", "-1", "many", "100000"] {
+        let run = kernjit(dir.path(), &["run", "par.kern", "psum", "rand(10)", "--threads", bad]);
+        assert!(run.expect_code(2).stderr.contains("thread count"), "{}", run.show());
+    }
+}

@@ -186,7 +186,7 @@ fn concurrent_callers_from_eight_host_threads() {
     let kernel = module.kernel("stats").unwrap();
     let inputs: Vec<Array1<f64>> = (0..8).map(|k| spread(20_000 + 1000 * k, k as u64)).collect();
     let expected: Vec<String> =
-        inputs.iter().map(|x| format!("{:?}", module.interpret("stats", &mut [array_value(&x)]).unwrap())).collect();
+        inputs.iter().map(|x| format!("{:?}", module.interpret("stats", &mut [array_value(x)]).unwrap())).collect();
     std::thread::scope(|scope| {
         for (x, expected) in inputs.iter().zip(&expected) {
             let kernel = kernel.clone();
