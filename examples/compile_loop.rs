@@ -12,7 +12,7 @@ fn main() {
     let sig = parse_signature(&args[2]).unwrap();
     let program = module.specialise(&sig.kernel, &sig.args).unwrap();
     let options = LowerOptions {
-        boundscheck: true,
+        boundscheck: args.get(4).map(String::as_str) != Some("nobounds"),
         verify: false,
         layouts: sig.layouts.clone(),
         threads: None,

@@ -23,6 +23,7 @@
 
 mod api;
 pub mod ast;
+pub mod bench;
 pub mod cli_args;
 pub mod diag;
 pub mod infer;
