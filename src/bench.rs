@@ -94,6 +94,9 @@ impl Measurement {
     }
 }
 
+/// One call of the kernel being measured.
+type CallOnce = dyn FnMut(&mut [Value]) -> Result<Value, Error>;
+
 /// Why a bench line could not be measured.
 #[derive(Debug)]
 pub enum BenchError {
@@ -133,7 +136,7 @@ pub fn measure(file: &Path, source: &[u8], call: &str, options: &BenchOptions) -
         return Err(BenchError::Call(format!("`{kernel}` is not defined in {}", file.display())));
     }
     let mut compile = CompileTimes::default();
-    let mut call_once: Box<dyn FnMut(&mut [Value]) -> Result<Value, Error>> = if options.interp {
+    let mut call_once: Box<CallOnce> = if options.interp {
         let started = Instant::now();
         module.specialise(&kernel, &types)?;
         compile.infer = started.elapsed();

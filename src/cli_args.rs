@@ -98,10 +98,20 @@ pub fn parse_call(text: &str) -> Result<(String, Vec<String>), String> {
 /// Every `# run: CALL` comment line of a source file, as (1-based line
 /// number, call text).
 pub fn run_lines(source: &str) -> Vec<(usize, String)> {
+    tagged_lines(source, "run:")
+}
+
+/// The `# bench: CALL` comments of a source file (the calls `kernjit bench`
+/// measures), with their 1-based line numbers.
+pub fn bench_lines(source: &str) -> Vec<(usize, String)> {
+    tagged_lines(source, "bench:")
+}
+
+fn tagged_lines(source: &str, tag: &str) -> Vec<(usize, String)> {
     let mut lines = Vec::new();
     for (index, line) in source.lines().enumerate() {
         let Some(comment) = line.trim_start().strip_prefix('#') else { continue };
-        if let Some(call) = comment.trim_start().strip_prefix("run:") {
+        if let Some(call) = comment.trim_start().strip_prefix(tag) {
             lines.push((index + 1, call.trim().to_string()));
         }
     }

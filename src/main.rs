@@ -76,6 +76,52 @@ enum Command {
     /// program, Cranelift IR, or machine code.
     #[command(after_help = DUMP_EXAMPLES)]
     Dump(DumpArgs),
+    /// Measure the `# bench:` calls of .kern files: cold compile, first
+    /// call, steady state, throughput and thread scaling.
+    #[command(after_help = BENCH_EXAMPLES)]
+    Bench(BenchArgs),
+}
+
+const BENCH_EXAMPLES: &str = "\
+Examples:
+  kernjit bench                                  # every bench line in kernels/
+  kernjit bench kernels/mandelbrot.kern --threads 1,2
+  kernjit bench --filter dot --reps 20 --json
+
+A bench line is a comment `# bench: KERNEL(ARG, ...)` with the arguments of
+`kernjit run` (@path.npy relative to the .kern file). Times: compile is
+source text to callable machine code; first call is the call after it;
+median/min/max are over the steady-state repetitions.";
+
+#[derive(Args, Debug)]
+struct BenchArgs {
+    /// .kern files or directories (default: kernels/).
+    #[arg(value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// Thread counts to measure, one row each: `1,2`.
+    #[arg(long, value_name = "N,...", value_delimiter = ',', value_parser = parse_threads)]
+    threads: Vec<usize>,
+    /// Steady-state repetitions (default: as many as fit in --time).
+    #[arg(long, value_name = "N")]
+    reps: Option<usize>,
+    /// Seconds of steady state per row when --reps is not given.
+    #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
+    time: f64,
+    /// Also run the reference interpreter, for comparison.
+    #[arg(long)]
+    interp: bool,
+    /// Only bench lines whose call contains this text.
+    #[arg(long, value_name = "TEXT")]
+    filter: Option<String>,
+    /// Seed of the random generators.
+    #[arg(long, default_value_t = 42, value_name = "N")]
+    seed: u64,
+    /// One JSON object per row on stdout instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Show compile time per phase.
+    #[arg(short, long)]
+    verbose: bool,
 }
 
 const DUMP_EXAMPLES: &str = "\
@@ -171,6 +217,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check_paths(&args, color),
         Command::Run(args) => run(&args),
         Command::Dump(args) => dump(&args),
+        Command::Bench(args) => bench_lines(&args, color),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -288,24 +335,7 @@ fn unknown_kernel(module: &Module, file: &Path, kernel: &str) -> String {
 /// `.kern` files, sorted). Each `--sig` applies to the files that define its
 /// kernel, and must match at least one.
 fn check_paths(args: &CheckArgs, color: bool) -> Result<(), Failure> {
-    let mut files = Vec::new();
-    for path in &args.paths {
-        if path.is_dir() {
-            let entries =
-                std::fs::read_dir(path).map_err(|error| Failure::Message(format!("{}: {error}", path.display())))?;
-            let mut found: Vec<PathBuf> = entries
-                .filter_map(|entry| entry.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|e| e == "kern"))
-                .collect();
-            if found.is_empty() {
-                return Err(Failure::Message(format!("{}: no .kern files in this directory", path.display())));
-            }
-            found.sort();
-            files.extend(found);
-        } else {
-            files.push(path.clone());
-        }
-    }
+    let files = kern_files(&args.paths)?;
     let several = files.len() > 1;
     let mut failed = false;
     let mut matched = vec![false; args.signatures.len()];
@@ -735,4 +765,222 @@ fn parse_threads(text: &str) -> Result<usize, String> {
         Ok(n) if (1..=max).contains(&n) => Ok(n),
         _ => Err(format!("expected a thread count from 1 to {max}")),
     }
+}
+
+/// The files named by `paths`: files as given, directories as their `.kern`
+/// files, sorted (a directory without any is an error).
+fn kern_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let entries =
+                std::fs::read_dir(path).map_err(|error| Failure::Message(format!("{}: {error}", path.display())))?;
+            let mut found: Vec<PathBuf> = entries
+                .filter_map(|entry| entry.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "kern"))
+                .collect();
+            if found.is_empty() {
+                return Err(Failure::Message(format!("{}: no .kern files in this directory", path.display())));
+            }
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    Ok(files)
+}
+
+/// `kernjit bench`: one row per bench line, thread count and engine.
+fn bench_lines(args: &BenchArgs, color: bool) -> Result<(), Failure> {
+    use kernjit::bench::{self, BenchError, BenchOptions};
+    let paths = if args.paths.is_empty() { vec![PathBuf::from("kernels")] } else { args.paths.clone() };
+    if !(args.time > 0.0 && args.time <= 3600.0) {
+        return Err(Failure::Message("--time takes seconds, more than 0 and at most 3600".into()));
+    }
+    let mut lines = Vec::new();
+    for file in kern_files(&paths)? {
+        let source = std::fs::read(&file).map_err(|error| Failure::Message(format!("{}: {error}", file.display())))?;
+        let text = String::from_utf8_lossy(&source).into_owned();
+        for (line, call) in cli_args::bench_lines(&text) {
+            if args.filter.as_ref().is_none_or(|filter| call.contains(filter.as_str())) {
+                lines.push((file.clone(), source.clone(), line, call));
+            }
+        }
+    }
+    if lines.is_empty() {
+        return Err(Failure::Message("no `# bench:` lines to run (check the paths and --filter)".into()));
+    }
+    let thread_counts: Vec<Option<usize>> =
+        if args.threads.is_empty() { vec![None] } else { args.threads.iter().map(|&t| Some(t)).collect() };
+    let mut configs: Vec<BenchOptions> = thread_counts
+        .iter()
+        .map(|&threads| BenchOptions {
+            threads,
+            interp: false,
+            reps: args.reps,
+            time: std::time::Duration::from_secs_f64(args.time),
+            seed: args.seed,
+        })
+        .collect();
+    if args.interp {
+        configs.push(BenchOptions { interp: true, threads: Some(1), ..configs[0].clone() });
+    }
+
+    let progress = indicatif::ProgressBar::new((lines.len() * configs.len()) as u64);
+    if args.json || !std::io::stderr().is_terminal() {
+        progress.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    } else if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}") {
+        progress.set_style(style);
+    }
+    let mut rows: Vec<BenchRow> = Vec::new();
+    let mut failed = false;
+    for (file, source, line, call) in &lines {
+        let place = format!("{}:{line}", file.display());
+        let mut first_median = None;
+        for config in &configs {
+            progress.set_message(format!("{place} {call}"));
+            match bench::measure(file, source, call, config) {
+                Ok(measurement) => {
+                    let median = measurement.median().as_secs_f64();
+                    let speedup = match first_median {
+                        None => {
+                            first_median = Some(median);
+                            None
+                        }
+                        Some(first) => Some(first / median.max(1e-12)),
+                    };
+                    let row = BenchRow {
+                        place: place.clone(),
+                        call: call.clone(),
+                        engine: if config.interp { "interp" } else { "jit" },
+                        measurement,
+                        speedup,
+                    };
+                    if args.json {
+                        write_stdout(&format!("{}\n", row.json()))?;
+                    }
+                    rows.push(row);
+                }
+                Err(error) => {
+                    failed = true;
+                    let message = match error {
+                        BenchError::Call(message) => format!("error: {place}: {message}\n"),
+                        BenchError::Kernel(error) => format!("{place}: {call}\n{}", error.render(color)),
+                    };
+                    progress.suspend(|| write_stderr(&message));
+                    break;
+                }
+            }
+            progress.inc(1);
+        }
+    }
+    progress.finish_and_clear();
+    if !args.json && !rows.is_empty() {
+        write_stdout(&bench_table(&rows, args.verbose))?;
+    }
+    if failed {
+        Err(Failure::Reported)
+    } else {
+        Ok(())
+    }
+}
+
+/// One measured row of `kernjit bench`.
+struct BenchRow {
+    place: String,
+    call: String,
+    engine: &'static str,
+    measurement: kernjit::bench::Measurement,
+    /// Median of the line's first row over this row's median.
+    speedup: Option<f64>,
+}
+
+impl BenchRow {
+    /// The `--json` object. Field names are stable (documented in the README).
+    fn json(&self) -> serde_json::Value {
+        let m = &self.measurement;
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+        json!({
+            "line": self.place,
+            "call": self.call,
+            "kernel": m.kernel,
+            "signature": m.signature,
+            "engine": self.engine,
+            "threads": m.threads,
+            "compile_ms": ms(m.compile.total()),
+            "compile_phases_ms": {
+                "parse": ms(m.compile.parse),
+                "infer": ms(m.compile.infer),
+                "lower": ms(m.compile.lower),
+                "cranelift": ms(m.compile.cranelift),
+                "finalize": ms(m.compile.finalize),
+            },
+            "first_call_ms": ms(m.first_call),
+            "median_ms": ms(m.median()),
+            "min_ms": ms(m.min()),
+            "max_ms": ms(m.max()),
+            "reps": m.calls.len(),
+            "bytes": m.bytes,
+            "elements": m.elements,
+            "bytes_per_s": m.bytes_per_second(),
+            "elements_per_s": m.elements_per_second(),
+            "speedup": self.speedup,
+        })
+    }
+}
+
+/// Seconds as a short human time: `850 ns`, `12.3 µs`, `4.56 ms`, `1.23 s`.
+fn human_time(seconds: f64) -> String {
+    let (value, unit) = match seconds {
+        s if s < 1e-6 => (s * 1e9, "ns"),
+        s if s < 1e-3 => (s * 1e6, "µs"),
+        s if s < 1.0 => (s * 1e3, "ms"),
+        s => (s, "s"),
+    };
+    if value >= 100.0 {
+        format!("{value:.0} {unit}")
+    } else if value >= 10.0 {
+        format!("{value:.1} {unit}")
+    } else {
+        format!("{value:.2} {unit}")
+    }
+}
+
+fn bench_table(rows: &[BenchRow], verbose: bool) -> String {
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+    let mut header = vec!["bench line", "kernel", "engine", "threads", "compile"];
+    if verbose {
+        header.extend(["parse", "infer", "lower", "cranelift", "finalize"]);
+    }
+    header.extend(["first call", "median", "min", "max", "reps", "GB/s", "Melem/s", "speedup"]);
+    table.set_header(header);
+    for row in rows {
+        let m = &row.measurement;
+        let mut cells = vec![
+            row.place.clone(),
+            m.kernel.clone(),
+            row.engine.to_string(),
+            m.threads.to_string(),
+            human_time(m.compile.total().as_secs_f64()),
+        ];
+        if verbose {
+            for phase in [m.compile.parse, m.compile.infer, m.compile.lower, m.compile.cranelift, m.compile.finalize] {
+                cells.push(human_time(phase.as_secs_f64()));
+            }
+        }
+        cells.extend([
+            human_time(m.first_call.as_secs_f64()),
+            human_time(m.median().as_secs_f64()),
+            human_time(m.min().as_secs_f64()),
+            human_time(m.max().as_secs_f64()),
+            m.calls.len().to_string(),
+            format!("{:.2}", m.bytes_per_second() / 1e9),
+            format!("{:.1}", m.elements_per_second() / 1e6),
+            row.speedup.map_or(String::new(), |s| format!("{s:.2}×")),
+        ]);
+        table.add_row(cells);
+    }
+    format!("{table}\n")
 }

@@ -461,3 +461,49 @@ fn thread_counts_do_not_change_results() {
         assert!(run.expect_code(2).stderr.contains("thread count"), "{}", run.show());
     }
 }
+
+// ---------------------------------------------------------------------------
+// bench
+
+#[test]
+fn bench_reports_rows_as_a_table_and_as_json() {
+    let dir = parallel_workspace();
+    let kern = format!("# bench: psum(rand(50000))\n# bench: psum(nope(3))\n# bench: grid(zeros(8, 8))\n{PARALLEL}");
+    std::fs::write(dir.path().join("par.kern"), kern).unwrap();
+    let table = kernjit(dir.path(), &["bench", "par.kern", "--reps", "3", "--threads", "1,2"]);
+    // The bad line is reported and the others still run; the exit code says so.
+    table.expect_code(1);
+    assert!(table.stderr.contains("par.kern:2: argument 0:"), "{}", table.show());
+    assert!(table.stdout.contains("psum") && table.stdout.contains("grid") && table.stdout.contains("speedup"));
+
+    let json = kernjit(dir.path(), &["bench", "par.kern", "--reps", "3", "--filter", "psum(rand", "--json"]);
+    let row: Json = serde_json::from_str(json.expect_code(0).stdout.lines().next().unwrap()).unwrap();
+    for field in [
+        "line",
+        "call",
+        "kernel",
+        "signature",
+        "engine",
+        "threads",
+        "compile_ms",
+        "compile_phases_ms",
+        "first_call_ms",
+        "median_ms",
+        "min_ms",
+        "max_ms",
+        "reps",
+        "bytes",
+        "elements",
+        "bytes_per_s",
+        "elements_per_s",
+        "speedup",
+    ] {
+        assert!(row.get(field).is_some(), "missing {field}: {row}");
+    }
+    assert_eq!(row["reps"], 3);
+    assert_eq!(row["bytes"], 400_000);
+    assert_eq!(row["signature"], "psum(f64[::1])");
+
+    let none = kernjit(dir.path(), &["bench", "par.kern", "--filter", "absent"]);
+    assert!(none.expect_code(1).stderr.contains("no `# bench:` lines"), "{}", none.show());
+}
