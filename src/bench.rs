@@ -6,7 +6,7 @@
 
 use crate::cli_args::{self, ArgSpec};
 use crate::types::{Signature, Type};
-use crate::value::{ArrayData, Value};
+use crate::value::Value;
 use crate::{Error, Module, Options};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -190,16 +190,12 @@ fn footprint(args: &[Value], result: &Value) -> (u64, u64) {
     let mut elements = 0u64;
     for value in args.iter().chain(std::iter::once(result)) {
         if let Value::Array(array) = value {
-            let count = array_len(array) as u64;
+            let count = array.len() as u64;
             elements += count;
             bytes += count * array.dtype().size_bytes() as u64;
         }
     }
     (bytes, elements)
-}
-
-fn array_len(array: &ArrayData) -> usize {
-    array.shape().iter().product()
 }
 
 #[cfg(test)]

@@ -1379,9 +1379,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         step: ClValue,
         count: ClValue,
     ) -> ClValue {
-        let trips_after_first = self.builder.ins().iadd_imm_s(count, -1);
-        let distance = self.builder.ins().imul(trips_after_first, step);
-        let last = self.builder.ins().iadd(start, distance);
+        let last = self.last_trip_value(start, step, count);
         let upward = self.builder.ins().icmp_imm_s(IntCC::SignedGreaterThan, step, 0);
         let low = self.builder.ins().select(upward, start, last);
         let high = self.builder.ins().select(upward, last, start);
@@ -1437,6 +1435,14 @@ impl<'a, 'b> Translator<'a, 'b> {
             }
         }
         all
+    }
+
+    /// The loop variable on the last of `count` trips: `start + (count - 1) *
+    /// step`, wrapping (meaningless for `count == 0`).
+    fn last_trip_value(&mut self, start: ClValue, step: ClValue, count: ClValue) -> ClValue {
+        let trips_after_first = self.builder.ins().iadd_imm_s(count, -1);
+        let distance = self.builder.ins().imul(trips_after_first, step);
+        self.builder.ins().iadd(start, distance)
     }
 
     /// `a + b` wrapping, and a value that is negative iff the sum overflowed.
@@ -1601,10 +1607,7 @@ impl<'a, 'b> Translator<'a, 'b> {
             let value = self.decode(combined, dtype);
             self.assign(reduction.local, Val::Scalar(value));
         }
-        // The variable's last value: start + (count - 1) * step.
-        let trips_after_first = self.builder.ins().iadd_imm_s(count, -1);
-        let distance = self.builder.ins().imul(trips_after_first, step);
-        let last = self.builder.ins().iadd(start, distance);
+        let last = self.last_trip_value(start, step, count);
         self.assign(var, Val::Scalar(last));
         self.builder.ins().jump(skip, &[]);
         self.builder.switch_to_block(skip);

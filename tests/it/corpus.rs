@@ -1,6 +1,7 @@
 //! The test corpus: every `.kern` file of the golden tests and the kernels
 //! library, shared by the harnesses that run all of them.
 
+use kernjit::cli_args::{self, ArgSpec};
 use std::path::{Path, PathBuf};
 
 /// Every `.kern` file under `dir`, recursively, sorted.
@@ -28,4 +29,25 @@ pub fn all_programs() -> Vec<PathBuf> {
     let mut files = kern_files(&root().join("tests/golden"));
     files.extend(kern_files(&root().join("kernels")));
     files
+}
+
+/// A `# run:` line whose call and arguments parse.
+pub struct RunCall {
+    pub line: usize,
+    pub call: String,
+    pub kernel: String,
+    pub specs: Vec<ArgSpec>,
+}
+
+/// The `# run:` lines of `source` that parse (the others are the business
+/// of the tests that check run lines).
+pub fn run_calls(source: &str) -> Vec<RunCall> {
+    cli_args::run_lines(source)
+        .into_iter()
+        .filter_map(|(line, call)| {
+            let (kernel, raw) = cli_args::parse_call(&call).ok()?;
+            let specs = raw.iter().map(|a| cli_args::parse_arg(a)).collect::<Result<Vec<_>, _>>().ok()?;
+            Some(RunCall { line, call, kernel, specs })
+        })
+        .collect()
 }

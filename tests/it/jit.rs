@@ -31,7 +31,9 @@ fn value_key(v: &Value) -> String {
     }
 }
 
-fn outcome(result: Result<Value, kernjit::Error>, args: &[Value]) -> String {
+/// What a call gave, comparably: the result and every array argument after
+/// the call (bits, NaN canonicalised), or the rendered error.
+pub fn outcome(result: Result<Value, kernjit::Error>, args: &[Value]) -> String {
     let mut text = match result {
         Ok(value) => value_key(&value),
         Err(error) => error.render(false),
@@ -93,9 +95,7 @@ fn jit_agrees_with_the_interpreter_on_every_run_line() {
     for path in &files {
         let source = std::fs::read_to_string(path).unwrap();
         let Ok(module) = Module::parse(&path.display().to_string(), source.as_bytes()) else { continue };
-        for (line, call) in cli_args::run_lines(&source) {
-            let Ok((kernel, raw)) = cli_args::parse_call(&call) else { continue };
-            let Ok(specs) = raw.iter().map(|a| cli_args::parse_arg(a)).collect::<Result<Vec<_>, _>>() else { continue };
+        for crate::corpus::RunCall { line, call, kernel, specs } in crate::corpus::run_calls(&source) {
             let base = path.parent().unwrap();
             let (Ok(mut interp_args), Ok(jit_args)) =
                 (cli_args::materialise(&specs, 42, base), cli_args::materialise(&specs, 42, base))

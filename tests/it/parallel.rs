@@ -2,7 +2,8 @@
 //! bit, for every thread count and every run; the lowest failing iteration's
 //! error; concurrent callers; bodies that call other kernels.
 
-use kernjit::{cli_args, Error, Module, Options, Scalar, Value};
+use crate::jit::outcome;
+use kernjit::{cli_args, Module, Options, Scalar, Value};
 use ndarray::Array1;
 
 /// A module running every prange loop in parallel (however short) on
@@ -29,18 +30,6 @@ fn parse(source: &str) -> Module {
     Module::parse("parallel.kern", source.as_bytes()).unwrap()
 }
 
-fn render(result: Result<Value, Error>, args: &[Value]) -> String {
-    let mut text = match result {
-        // Debug formatting prints floats exactly (shortest round trip).
-        Ok(value) => format!("{value:?}"),
-        Err(error) => error.render(false),
-    };
-    for arg in args {
-        text.push_str(&format!("\n  arg {arg:?}"));
-    }
-    text
-}
-
 #[test]
 fn every_run_line_agrees_with_the_interpreter_on_any_thread_count() {
     let root = crate::corpus::root();
@@ -53,15 +42,13 @@ fn every_run_line_agrees_with_the_interpreter_on_any_thread_count() {
         }
         let Ok(module) = Module::parse(&path.display().to_string(), source.as_bytes()) else { continue };
         let modules: Vec<(usize, Module)> = [1, 2, 3, 8].into_iter().map(|t| (t, parallel(&module, t))).collect();
-        for (line, call) in cli_args::run_lines(&source) {
-            let Ok((kernel, raw)) = cli_args::parse_call(&call) else { continue };
-            let Ok(specs) = raw.iter().map(|a| cli_args::parse_arg(a)).collect::<Result<Vec<_>, _>>() else { continue };
+        for crate::corpus::RunCall { line, call, kernel, specs } in crate::corpus::run_calls(&source) {
             let base = path.parent().unwrap();
             let Ok(mut interp_args) = cli_args::materialise(&specs, 42, base) else { continue };
-            let interpreted = render(module.interpret(&kernel, &mut interp_args), &interp_args);
+            let interpreted = outcome(module.interpret(&kernel, &mut interp_args), &interp_args);
             for (threads, parallel) in &modules {
                 let mut args = cli_args::materialise(&specs, 42, base).unwrap();
-                let compiled = render(parallel.run(&kernel, &mut args), &args);
+                let compiled = outcome(parallel.run(&kernel, &mut args), &args);
                 compared += 1;
                 if interpreted != compiled {
                     failures.push(format!(
@@ -122,7 +109,11 @@ fn reductions_are_bit_identical_for_every_thread_count_and_run() {
             let kernel = parallel.kernel("stats").unwrap();
             for run in 0..20 {
                 let result = kernel.call((x.view(),)).unwrap();
-                assert_eq!(format!("{result:?}"), format!("{expected:?}"), "n={n}, {threads} threads, run {run}");
+                assert_eq!(
+                    outcome(Ok(result), &[]),
+                    outcome(Ok(expected.clone()), &[]),
+                    "n={n}, {threads} threads, run {run}"
+                );
             }
         }
     }
@@ -135,7 +126,7 @@ fn the_default_options_give_the_same_results() {
     let x = spread(300_000, 7);
     let expected = module.interpret("stats", &mut [array_value(&x)]).unwrap();
     let result = module.kernel("stats").unwrap().call((x.view(),)).unwrap();
-    assert_eq!(format!("{result:?}"), format!("{expected:?}"));
+    assert_eq!(outcome(Ok(result), &[]), outcome(Ok(expected), &[]));
 }
 
 const GATHER: &str = "
@@ -186,13 +177,13 @@ fn concurrent_callers_from_eight_host_threads() {
     let kernel = module.kernel("stats").unwrap();
     let inputs: Vec<Array1<f64>> = (0..8).map(|k| spread(20_000 + 1000 * k, k as u64)).collect();
     let expected: Vec<String> =
-        inputs.iter().map(|x| format!("{:?}", module.interpret("stats", &mut [array_value(x)]).unwrap())).collect();
+        inputs.iter().map(|x| outcome(Ok(module.interpret("stats", &mut [array_value(x)]).unwrap()), &[])).collect();
     std::thread::scope(|scope| {
         for (x, expected) in inputs.iter().zip(&expected) {
             let kernel = kernel.clone();
             scope.spawn(move || {
                 for _ in 0..50 {
-                    assert_eq!(&format!("{:?}", kernel.call((x.view(),)).unwrap()), expected);
+                    assert_eq!(&outcome(Ok(kernel.call((x.view(),)).unwrap()), &[]), expected);
                 }
             });
         }
@@ -252,12 +243,12 @@ fn bodies_call_other_kernels_recursion_and_nested_pranges() {
     let grid = ndarray::Array2::from_shape_fn((7, 300), |(i, j)| (i * 300 + j) as f64 * 0.25);
     let steps = Array1::<i64>::zeros(3000);
     let mut args = [array_value(&steps), array_value(&grid)];
-    let expected = render(module.interpret("work", &mut args), &args[..1]);
+    let expected = outcome(module.interpret("work", &mut args), &args[..1]);
     for threads in [1, 2, 3, 8] {
         let parallel = parallel(&module, threads);
         let mut steps = steps.clone();
         let result = parallel.kernel("work").unwrap().call((steps.view_mut(), grid.view()));
-        assert_eq!(render(result, &[array_value(&steps)]), expected, "{threads} threads");
+        assert_eq!(outcome(result, &[array_value(&steps)]), expected, "{threads} threads");
     }
     // Recursion 1000 deep in a worker fails cleanly, like the interpreter.
     let expected = module.interpret("too_deep", &mut [int(40)]).unwrap_err().render(false);
@@ -271,11 +262,11 @@ fn bodies_call_other_kernels_recursion_and_nested_pranges() {
 fn short_loops_and_single_threads_run_serially_with_the_same_results() {
     let module = parse(REDUCTIONS);
     let x = spread(3000, 3);
-    let expected = format!("{:?}", module.interpret("stats", &mut [array_value(&x)]).unwrap());
+    let expected = outcome(Ok(module.interpret("stats", &mut [array_value(&x)]).unwrap()), &[]);
     for threads in [None, Some(1), Some(4)] {
         let options = Options { threads, ..Options::default() };
         let module = module.clone().with_options(options);
         let result = module.kernel("stats").unwrap().call((x.view(),)).unwrap();
-        assert_eq!(format!("{result:?}"), expected);
+        assert_eq!(outcome(Ok(result), &[]), expected);
     }
 }
