@@ -32,6 +32,7 @@ pub mod jit;
 pub mod lexer;
 pub mod mathlib;
 pub mod parser;
+pub mod show;
 pub mod span;
 mod stack;
 pub mod tir;

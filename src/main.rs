@@ -8,10 +8,10 @@
 //! clap). It must not panic on any input: every failure is a `Failure` value
 //! that `main` turns into text on stderr and an exit code.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use kernjit::cli_args::{self, ArgSpec};
 use kernjit::types::{self, Signature};
-use kernjit::{ArrayData, Error, Module, Options, Scalar, Type, Value};
+use kernjit::{show, ArrayData, Error, Module, Options, Scalar, Type, Value};
 use serde_json::json;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -24,7 +24,8 @@ Examples:
   kernjit check stencil.kern --sig 'blur(f64[:, :], f64[:, :])' --sig 'blur(f32[:, :], f32[:, :])'
 
 Every kernel whose parameters are all annotated is checked, then every --sig,
-then every `# run: kernel(ARGS...)` comment line in the file.";
+then the signature of every `# run: kernel(ARGS...)` and `# bench: kernel(ARGS...)`
+comment line in the file (without running them).";
 
 const RUN_EXAMPLES: &str = "\
 Examples:
@@ -45,7 +46,7 @@ right, so a run is reproducible (and matches tests/cpython/run_kern.py).";
 
 /// A JIT compiler for numeric kernels written in a Python subset.
 #[derive(Parser, Debug)]
-#[command(name = "kernjit", version, about, propagate_version = true)]
+#[command(name = "kernjit", version, about, propagate_version = true, after_help = MAIN_EXAMPLES)]
 struct Cli {
     /// When to colour diagnostics on stderr.
     #[arg(long, value_enum, global = true, default_value_t = ColorWhen::Auto, value_name = "WHEN")]
@@ -65,8 +66,8 @@ enum ColorWhen {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Parse and type-check a .kern file: annotated kernels, --sig signatures
-    /// and `# run:` lines.
+    /// Parse and type-check .kern files: annotated kernels, --sig signatures,
+    /// `# run:` and `# bench:` lines.
     #[command(after_help = CHECK_EXAMPLES)]
     Check(CheckArgs),
     /// Run one kernel on the given arguments and summarise the result.
@@ -80,13 +81,43 @@ enum Command {
     /// call, steady state, throughput and thread scaling.
     #[command(after_help = BENCH_EXAMPLES)]
     Bench(BenchArgs),
+    /// Print a shell completion script.
+    #[command(after_help = COMPLETIONS_EXAMPLES)]
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
 }
+
+const COMPLETIONS_EXAMPLES: &str = "\
+Examples:
+  kernjit completions bash > ~/.local/share/bash-completion/completions/kernjit
+  kernjit completions zsh > ~/.zfunc/_kernjit
+  kernjit completions fish > ~/.config/fish/completions/kernjit.fish";
+
+const MAIN_EXAMPLES: &str = "\
+Examples:
+  kernjit check kernels/                          # type-check every kernel and run/bench line
+  kernjit run kernels/kepler.kern eccentric_anomaly_grid 'randn(40)' 'rand(9)' 1e-12 50 'zeros(40, 9)'
+  kernjit dump kernels/axpy_dot.kern dot --sig '(f64[:], f64[:])' --stage asm
+  kernjit bench kernels/ --threads 1,2 --plot bench.svg
+
+Exit status:
+  0  success
+  1  a user error: a syntax, type or runtime error in a kernel, a bad argument,
+     a missing or unreadable file (the diagnostic is on stderr)
+  2  a usage error: unknown option, missing or malformed option value
+
+Environment:
+  KERNJIT_NUM_THREADS, OMP_NUM_THREADS   threads for prange loops (default: all cores)
+  NO_COLOR                               no colour on stderr with --color auto";
 
 const BENCH_EXAMPLES: &str = "\
 Examples:
   kernjit bench                                  # every bench line in kernels/
   kernjit bench kernels/mandelbrot.kern --threads 1,2
   kernjit bench --filter dot --reps 20 --json
+  kernjit bench --threads 1,2 --plot bench.svg
 
 A bench line is a comment `# bench: KERNEL(ARG, ...)` with the arguments of
 `kernjit run` (@path.npy relative to the .kern file). Times: compile is
@@ -119,6 +150,10 @@ struct BenchArgs {
     /// One JSON object per row on stdout instead of the table.
     #[arg(long)]
     json: bool,
+    /// Also draw the rows as an SVG chart: compile and call times, thread
+    /// scaling.
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<PathBuf>,
     /// Show compile time per phase.
     #[arg(short, long)]
     verbose: bool,
@@ -218,6 +253,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run(&args),
         Command::Dump(args) => dump(&args),
         Command::Bench(args) => bench_lines(&args, color),
+        Command::Completions { shell } => completions(shell),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -328,6 +364,13 @@ fn unknown_kernel(module: &Module, file: &Path, kernel: &str) -> String {
     format!("no kernel named `{kernel}` in {} ({known})", file.display())
 }
 
+/// `kernjit completions SHELL`: the completion script on stdout.
+fn completions(shell: clap_complete::Shell) -> Result<(), Failure> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "kernjit", &mut script);
+    write_stdout(&String::from_utf8_lossy(&script))
+}
+
 // ---------------------------------------------------------------------------
 // check
 
@@ -412,7 +455,9 @@ fn check(file: &Path, signatures: &[String], several: bool, matched: &mut [bool]
 
     let source = module.source().text().to_string();
     let base_dir = file.parent().unwrap_or(Path::new("")).to_path_buf();
-    for (line, call) in cli_args::run_lines(&source) {
+    let run_lines = cli_args::run_lines(&source).into_iter().map(|(line, call)| ("run", line, call));
+    let bench_lines = cli_args::bench_lines(&source).into_iter().map(|(line, call)| ("bench", line, call));
+    for (what, line, call) in run_lines.chain(bench_lines) {
         let place = format!("{}:{line}", file.display());
         match run_line_types(&module, file, &call, &base_dir) {
             Ok((kernel, arg_types)) => {
@@ -421,11 +466,11 @@ fn check(file: &Path, signatures: &[String], several: bool, matched: &mut [bool]
                     let signature = Signature::new(kernel, arg_types);
                     report(
                         error.into(),
-                        Some(format!("while checking the run line at {place}: {call} (signature {signature})")),
+                        Some(format!("while checking the {what} line at {place}: {call} (signature {signature})")),
                     );
                 }
             }
-            Err(message) => report(Failure::Message(format!("{place}: run line `{call}`: {message}")), None),
+            Err(message) => report(Failure::Message(format!("{place}: {what} line `{call}`: {message}")), None),
         }
     }
 
@@ -636,17 +681,13 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
         write_stdout(&format!("{object}\n"))
     } else {
         let mut out = String::new();
-        if !matches!(result, Value::None) {
-            out.push_str(&result_text(&result));
-            out.push('\n');
+        match &result {
+            Value::None => {}
+            Value::Array(array) => out.push_str(&format!("result: {}\n", show::array_text(array))),
+            scalar_or_tuple => out.push_str(&format!("result: {}\n", show::value_text(scalar_or_tuple))),
         }
         for (index, array) in array_args(&values) {
-            out.push_str(&format!(
-                "arg {index}: {} shape={} sum={}\n",
-                array.dtype(),
-                shape_text(&array.shape()),
-                Scalar::F64(array.sum_f64())
-            ));
+            out.push_str(&format!("arg {index} `{}`: {}\n", args.args[index], show::array_text(array)));
         }
         write_stdout(&out)?;
         write_stderr(&format!("compile {compile_ms:.3} ms, run {run_ms:.3} ms\n"));
@@ -674,54 +715,6 @@ fn write_arrays(dir: &Path, values: &[Value], result: &Value) -> Result<(), Fail
         cli_args::write_npy(&dir.join("result.npy"), array).map_err(Failure::Message)?;
     }
     Ok(())
-}
-
-/// How many elements the human summary of an array shows.
-const SHOWN_ELEMENTS: usize = 6;
-
-/// The human text of a result: Python-style scalars and tuples, a summary for
-/// arrays.
-fn result_text(result: &Value) -> String {
-    match result {
-        Value::Scalar(scalar) => scalar.to_string(),
-        Value::Tuple(items) => {
-            let items: Vec<String> = items.iter().map(Scalar::to_string).collect();
-            if items.len() == 1 {
-                format!("({},)", items[0])
-            } else {
-                format!("({})", items.join(", "))
-            }
-        }
-        Value::Array(array) => {
-            let mut shown: Vec<String> = with_first_elements(array);
-            if array.len() > SHOWN_ELEMENTS {
-                shown.push("...".into());
-            }
-            format!(
-                "array({}, shape={}, sum={}, [{}])",
-                array.dtype(),
-                shape_text(&array.shape()),
-                Scalar::F64(array.sum_f64()),
-                shown.join(", ")
-            )
-        }
-        Value::None => String::new(),
-    }
-}
-
-/// The first few elements in C order, as text.
-fn with_first_elements(array: &ArrayData) -> Vec<String> {
-    kernjit::with_array!(array, a => a.iter().take(SHOWN_ELEMENTS).map(|v| kernjit::Element::to_scalar(*v).to_string()).collect())
-}
-
-/// A shape as a Python tuple: `(3,)`, `(3, 4)`.
-fn shape_text(shape: &[usize]) -> String {
-    let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
-    if dims.len() == 1 {
-        format!("({},)", dims[0])
-    } else {
-        format!("({})", dims.join(", "))
-    }
 }
 
 fn result_json(result: &Value) -> serde_json::Value {
@@ -793,6 +786,7 @@ fn kern_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
 
 /// `kernjit bench`: one row per bench line, thread count and engine.
 fn bench_lines(args: &BenchArgs, color: bool) -> Result<(), Failure> {
+    use kernjit::bench::report::{self, Row};
     use kernjit::bench::{self, BenchError, BenchOptions};
     let paths = if args.paths.is_empty() { vec![PathBuf::from("kernels")] } else { args.paths.clone() };
     if !(args.time > 0.0 && args.time <= 3600.0) {
@@ -810,6 +804,13 @@ fn bench_lines(args: &BenchArgs, color: bool) -> Result<(), Failure> {
     }
     if lines.is_empty() {
         return Err(Failure::Message("no `# bench:` lines to run (check the paths and --filter)".into()));
+    }
+    if let Some(path) = &args.plot {
+        // Fail before a long run, not after it.
+        let dir = path.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        if !dir.is_dir() {
+            return Err(Failure::Message(format!("--plot {}: {} is not a directory", path.display(), dir.display())));
+        }
     }
     let thread_counts: Vec<Option<usize>> =
         if args.threads.is_empty() { vec![None] } else { args.threads.iter().map(|&t| Some(t)).collect() };
@@ -833,7 +834,7 @@ fn bench_lines(args: &BenchArgs, color: bool) -> Result<(), Failure> {
     } else if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}") {
         progress.set_style(style);
     }
-    let mut rows: Vec<BenchRow> = Vec::new();
+    let mut rows: Vec<Row> = Vec::new();
     let mut failed = false;
     for (file, source, line, call) in &lines {
         let place = format!("{}:{line}", file.display());
@@ -850,10 +851,10 @@ fn bench_lines(args: &BenchArgs, color: bool) -> Result<(), Failure> {
                         }
                         Some(first) => Some(first / median.max(1e-12)),
                     };
-                    let row = BenchRow {
+                    let row = Row {
                         place: place.clone(),
                         call: call.clone(),
-                        engine: if config.interp { "interp" } else { "jit" },
+                        engine: if config.interp { report::Engine::Interp } else { report::Engine::Jit },
                         measurement,
                         speedup,
                     };
@@ -877,110 +878,16 @@ fn bench_lines(args: &BenchArgs, color: bool) -> Result<(), Failure> {
     }
     progress.finish_and_clear();
     if !args.json && !rows.is_empty() {
-        write_stdout(&bench_table(&rows, args.verbose))?;
+        write_stdout(&report::table(&rows, args.verbose))?;
+    }
+    if let (Some(path), false) = (&args.plot, rows.is_empty()) {
+        let svg = bench::plot::svg(&rows).map_err(Failure::Message)?;
+        std::fs::write(path, svg)
+            .map_err(|error| Failure::Message(format!("cannot write the plot to {}: {error}", path.display())))?;
     }
     if failed {
         Err(Failure::Reported)
     } else {
         Ok(())
     }
-}
-
-/// One measured row of `kernjit bench`.
-struct BenchRow {
-    place: String,
-    call: String,
-    engine: &'static str,
-    measurement: kernjit::bench::Measurement,
-    /// Median of the line's first row over this row's median.
-    speedup: Option<f64>,
-}
-
-impl BenchRow {
-    /// The `--json` object. Field names are stable (documented in the README).
-    fn json(&self) -> serde_json::Value {
-        let m = &self.measurement;
-        let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
-        json!({
-            "line": self.place,
-            "call": self.call,
-            "kernel": m.kernel,
-            "signature": m.signature,
-            "engine": self.engine,
-            "threads": m.threads,
-            "compile_ms": ms(m.compile.total()),
-            "compile_phases_ms": {
-                "parse": ms(m.compile.parse),
-                "infer": ms(m.compile.infer),
-                "lower": ms(m.compile.lower),
-                "cranelift": ms(m.compile.cranelift),
-                "finalize": ms(m.compile.finalize),
-            },
-            "first_call_ms": ms(m.first_call),
-            "median_ms": ms(m.median()),
-            "min_ms": ms(m.min()),
-            "max_ms": ms(m.max()),
-            "reps": m.calls.len(),
-            "bytes": m.bytes,
-            "elements": m.elements,
-            "bytes_per_s": m.bytes_per_second(),
-            "elements_per_s": m.elements_per_second(),
-            "speedup": self.speedup,
-        })
-    }
-}
-
-/// Seconds as a short human time: `850 ns`, `12.3 µs`, `4.56 ms`, `1.23 s`.
-fn human_time(seconds: f64) -> String {
-    let (value, unit) = match seconds {
-        s if s < 1e-6 => (s * 1e9, "ns"),
-        s if s < 1e-3 => (s * 1e6, "µs"),
-        s if s < 1.0 => (s * 1e3, "ms"),
-        s => (s, "s"),
-    };
-    if value >= 100.0 {
-        format!("{value:.0} {unit}")
-    } else if value >= 10.0 {
-        format!("{value:.1} {unit}")
-    } else {
-        format!("{value:.2} {unit}")
-    }
-}
-
-fn bench_table(rows: &[BenchRow], verbose: bool) -> String {
-    let mut table = comfy_table::Table::new();
-    table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
-    let mut header = vec!["bench line", "kernel", "engine", "threads", "compile"];
-    if verbose {
-        header.extend(["parse", "infer", "lower", "cranelift", "finalize"]);
-    }
-    header.extend(["first call", "median", "min", "max", "reps", "GB/s", "Melem/s", "speedup"]);
-    table.set_header(header);
-    for row in rows {
-        let m = &row.measurement;
-        let mut cells = vec![
-            row.place.clone(),
-            m.kernel.clone(),
-            row.engine.to_string(),
-            m.threads.to_string(),
-            human_time(m.compile.total().as_secs_f64()),
-        ];
-        if verbose {
-            for phase in [m.compile.parse, m.compile.infer, m.compile.lower, m.compile.cranelift, m.compile.finalize] {
-                cells.push(human_time(phase.as_secs_f64()));
-            }
-        }
-        cells.extend([
-            human_time(m.first_call.as_secs_f64()),
-            human_time(m.median().as_secs_f64()),
-            human_time(m.min().as_secs_f64()),
-            human_time(m.max().as_secs_f64()),
-            m.calls.len().to_string(),
-            format!("{:.2}", m.bytes_per_second() / 1e9),
-            format!("{:.1}", m.elements_per_second() / 1e6),
-            row.speedup.map_or(String::new(), |s| format!("{s:.2}×")),
-        ]);
-        table.add_row(cells);
-    }
-    format!("{table}\n")
 }

@@ -120,22 +120,47 @@ fn usage_errors_exit_2() {
 #[test]
 fn help_shows_examples() {
     let dir = workspace();
-    for command in ["run", "check"] {
+    for command in ["run", "check", "dump", "bench", "completions"] {
         let outcome = kernjit(dir.path(), &[command, "--help"]);
         outcome.expect_code(0);
         assert!(outcome.stdout.contains("Examples:"), "{}", outcome.show());
         assert!(outcome.stdout.contains(&format!("kernjit {command} ")), "{}", outcome.show());
     }
     assert!(kernjit(dir.path(), &["run", "--help"]).stdout.contains("rand(64, 64):f32"));
+    let main = kernjit(dir.path(), &["--help"]);
+    for text in ["Examples:", "kernjit bench", "Exit status:", "2  a usage error", "KERNJIT_NUM_THREADS"] {
+        assert!(main.expect_code(0).stdout.contains(text), "{text}\n{}", main.show());
+    }
+}
+
+#[test]
+fn completions_are_scripts_for_each_shell() {
+    let dir = workspace();
+    let bash = kernjit(dir.path(), &["completions", "bash"]);
+    assert!(bash.expect_code(0).stdout.contains("complete -F _kernjit"), "{}", bash.show());
+    for subcommand in ["check", "run", "dump", "bench", "completions"] {
+        assert!(bash.stdout.contains(subcommand), "{subcommand} missing from the bash completions");
+    }
+    assert!(bash.stdout.contains("--threads") && bash.stdout.contains("--plot"));
+    for shell in ["zsh", "fish", "powershell", "elvish"] {
+        assert!(!kernjit(dir.path(), &["completions", shell]).expect_code(0).stdout.is_empty(), "{shell}");
+    }
+    kernjit(dir.path(), &["completions", "tcsh"]).expect_code(2);
 }
 
 #[test]
 fn missing_file_exits_1_with_a_message() {
     let dir = workspace();
-    for args in [&["run", "missing.kern", "k"][..], &["check", "missing.kern"]] {
+    for args in [
+        &["run", "missing.kern", "k"][..],
+        &["check", "missing.kern"],
+        &["dump", "missing.kern", "k"],
+        &["bench", "missing.kern"],
+        &["bench", "missing_dir/"],
+    ] {
         let outcome = kernjit(dir.path(), args);
         outcome.expect_code(1);
-        assert!(outcome.stderr.contains("error") && outcome.stderr.contains("missing.kern"), "{}", outcome.show());
+        assert!(outcome.stderr.contains("error") && outcome.stderr.contains(&args[1][..7]), "{}", outcome.show());
         assert!(outcome.stdout.is_empty());
     }
 }
@@ -259,22 +284,25 @@ fn run_prints_a_scalar_result() {
     let dir = workspace();
     let outcome = kernjit(dir.path(), &["run", "kernels.kern", "add", "2", "0.5"]);
     outcome.expect_code(0);
-    assert_eq!(outcome.stdout, "2.5\n");
+    assert_eq!(outcome.stdout, "result: 2.5\n");
     assert!(outcome.stderr.starts_with("compile ") && outcome.stderr.contains(" ms, run "), "{}", outcome.show());
 
     let outcome = kernjit(dir.path(), &["run", "kernels.kern", "add", "-1.5", "-2", "--interp"]);
     outcome.expect_code(0);
-    assert_eq!(outcome.stdout, "-3.5\n");
+    assert_eq!(outcome.stdout, "result: -3.5\n");
 
     let outcome = kernjit(dir.path(), &["run", "kernels.kern", "add", "-1e-3", "-inf"]);
     outcome.expect_code(0);
-    assert_eq!(outcome.stdout, "-inf\n");
+    assert_eq!(outcome.stdout, "result: -inf\n");
 
     let outcome = kernjit(dir.path(), &["run", "kernels.kern", "total", "ones(4, 1):i32"]);
     assert!(outcome.code != 0, "total takes a 1-d array:\n{}", outcome.show());
     let outcome = kernjit(dir.path(), &["run", "kernels.kern", "total", "ones(4):i32"]);
     outcome.expect_code(0);
-    assert_eq!(outcome.stdout, "4.0\narg 0: i32 shape=(4,) sum=4.0\n");
+    assert_eq!(
+        outcome.stdout,
+        "result: 4.0\narg 0 `ones(4):i32`: i32 array, shape (4,): min 1, max 1, mean 1.0, sum 4\n[1, 1, 1, 1]\n"
+    );
 }
 
 #[test]
@@ -282,17 +310,25 @@ fn run_prints_tuples_arrays_and_array_arguments() {
     let dir = workspace();
     let outcome = kernjit(dir.path(), &["run", "kernels.kern", "pair", "3", "0.5"]);
     outcome.expect_code(0);
-    assert_eq!(outcome.stdout, "(3.5, 1.5)\n");
+    assert_eq!(outcome.stdout, "result: (3.5, 1.5)\n");
 
     let outcome = kernjit(dir.path(), &["run", "kernels.kern", "scale", "full(2, 3, 1.5)", "2.0"]);
     outcome.expect_code(0);
-    assert_eq!(outcome.stdout, "arg 0: f64 shape=(2, 3) sum=18.0\n", "a kernel returning None prints no result");
+    assert_eq!(
+        outcome.stdout,
+        "arg 0 `full(2, 3, 1.5)`: f64 array, shape (2, 3): min 3.0, max 3.0, mean 3.0, sum 18.0\n\
+         [[3.0, 3.0, 3.0],\n [3.0, 3.0, 3.0]]\n",
+        "a kernel returning None prints no result"
+    );
 
     let outcome = kernjit(dir.path(), &["run", "kernels.kern", "double", "arange(8):f64"]);
     outcome.expect_code(0);
     assert_eq!(
         outcome.stdout,
-        "array(f64, shape=(8,), sum=56.0, [0.0, 2.0, 4.0, 6.0, 8.0, 10.0, ...])\narg 0: f64 shape=(8,) sum=28.0\n"
+        "result: f64 array, shape (8,): min 0.0, max 14.0, mean 7.0, sum 56.0\n\
+         [ 0.0,  2.0,  4.0,  6.0,  8.0, 10.0, 12.0, 14.0]\n\
+         arg 0 `arange(8):f64`: f64 array, shape (8,): min 0.0, max 7.0, mean 3.5, sum 28.0\n\
+         [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]\n"
     );
 }
 
@@ -345,7 +381,13 @@ fn run_reads_npy_and_writes_outputs() {
     cli_args::write_npy(&dir.path().join("in.npy"), &input).unwrap();
     let outcome = kernjit(dir.path(), &["run", "kernels.kern", "double", "@in.npy", "-o", "out/sub"]);
     outcome.expect_code(0);
-    assert!(outcome.stdout.starts_with("array(f64, shape=(3,), sum=14.0, [2.0, 4.0, 8.0])\n"), "{}", outcome.show());
+    assert!(
+        outcome.stdout.starts_with(
+            "result: f64 array, shape (3,): min 2.0, max 8.0, mean 4.66666667, sum 14.0\n[2.0, 4.0, 8.0]\n"
+        ),
+        "{}",
+        outcome.show()
+    );
     let result = cli_args::read_npy(&dir.path().join("out/sub/result.npy")).unwrap();
     assert_eq!(result.to_scalars(), vec![Scalar::F64(2.0), Scalar::F64(4.0), Scalar::F64(8.0)]);
     assert_eq!(cli_args::read_npy(&dir.path().join("out/sub/arg0.npy")).unwrap(), input);
@@ -506,4 +548,103 @@ fn bench_reports_rows_as_a_table_and_as_json() {
 
     let none = kernjit(dir.path(), &["bench", "par.kern", "--filter", "absent"]);
     assert!(none.expect_code(1).stderr.contains("no `# bench:` lines"), "{}", none.show());
+}
+
+#[test]
+fn bench_reports_kernel_errors_and_bad_files_and_goes_on() {
+    let dir = parallel_workspace();
+    std::fs::write(dir.path().join("junk.npy"), b"not numpy at all").unwrap();
+    let kern = format!(
+        "# bench: psum(@junk.npy)\n# bench: psum(rand(5), 1)\n# bench: psum(ones(3, 3))\n# bench: psum)(\n\
+         # bench: psum(rand(100))\n{PARALLEL}"
+    );
+    std::fs::write(dir.path().join("par.kern"), kern).unwrap();
+    let outcome = kernjit(dir.path(), &["bench", "par.kern", "--reps", "2", "--json"]);
+    outcome.expect_code(1);
+    for expected in [
+        "par.kern:1: junk.npy: not an .npy file",
+        "par.kern:2: psum(rand(5), 1)",
+        "takes 1 argument but 2 were given",
+        "par.kern:3: psum(ones(3, 3))",
+        "par.kern:4:",
+    ] {
+        assert!(outcome.stderr.contains(expected), "{expected}\n{}", outcome.show());
+    }
+    // The one good line still produced its row.
+    let rows: Vec<Json> = outcome.stdout.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    assert_eq!(rows.len(), 1, "{}", outcome.show());
+    assert_eq!(rows[0]["line"], "par.kern:5");
+
+    let check = kernjit(dir.path(), &["check", "par.kern"]);
+    check.expect_code(1);
+    assert!(check.stderr.contains("par.kern:1: bench line `psum(@junk.npy)`"), "{}", check.show());
+    assert!(check.stderr.contains("while checking the bench line at par.kern:3"), "{}", check.show());
+}
+
+#[test]
+fn bench_json_rows_keep_their_schema() {
+    let dir = parallel_workspace();
+    std::fs::write(dir.path().join("par.kern"), format!("# bench: psum(rand(1000))\n{PARALLEL}")).unwrap();
+    let outcome = kernjit(dir.path(), &["bench", "par.kern", "--reps", "2", "--threads", "1,2", "--interp", "--json"]);
+    let rows: Vec<Json> = outcome.expect_code(0).stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 3, "{}", outcome.show());
+    let engines: Vec<(&str, u64)> =
+        rows.iter().map(|r| (r["engine"].as_str().unwrap(), r["threads"].as_u64().unwrap())).collect();
+    assert_eq!(engines, [("jit", 1), ("jit", 2), ("interp", 1)]);
+    // Field names and JSON types: what CI scripts and plots rely on.
+    let types = |row: &Json| -> String {
+        let object = row.as_object().unwrap();
+        let mut fields: Vec<String> = object
+            .iter()
+            .map(|(key, value)| {
+                let kind = match value {
+                    Json::Null => "null",
+                    Json::Bool(_) => "bool",
+                    Json::Number(_) => "number",
+                    Json::String(_) => "string",
+                    Json::Array(_) => "array",
+                    Json::Object(_) => "object",
+                };
+                format!("{key}: {kind}")
+            })
+            .collect();
+        fields.sort();
+        fields.join("\n")
+    };
+    expect_test::expect![[r#"
+        bytes: number
+        bytes_per_s: number
+        call: string
+        compile_ms: number
+        compile_phases_ms: object
+        elements: number
+        elements_per_s: number
+        engine: string
+        first_call_ms: number
+        kernel: string
+        line: string
+        max_ms: number
+        median_ms: number
+        min_ms: number
+        reps: number
+        signature: string
+        speedup: null
+        threads: number"#]]
+    .assert_eq(&types(&rows[0]));
+    assert!(rows[1]["speedup"].is_number() && rows[2]["speedup"].is_number());
+    let phases: Vec<&String> = rows[0]["compile_phases_ms"].as_object().unwrap().keys().collect();
+    assert_eq!(phases, ["cranelift", "finalize", "infer", "lower", "parse"]);
+}
+
+#[test]
+fn bench_plot_writes_an_svg() {
+    let dir = parallel_workspace();
+    std::fs::write(dir.path().join("par.kern"), format!("# bench: psum(rand(1000))\n{PARALLEL}")).unwrap();
+    let outcome = kernjit(dir.path(), &["bench", "par.kern", "--reps", "2", "--threads", "1,2", "--plot", "out.svg"]);
+    outcome.expect_code(0);
+    let svg = std::fs::read_to_string(dir.path().join("out.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("psum") && svg.contains("thread scaling"), "{svg}");
+
+    let bad = kernjit(dir.path(), &["bench", "par.kern", "--reps", "2", "--plot", "no/such/dir/out.svg"]);
+    assert!(bad.expect_code(1).stderr.contains("is not a directory"), "{}", bad.show());
 }

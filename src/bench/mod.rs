@@ -1,8 +1,12 @@
 //! Measuring one kernel call the way `kernjit bench` reports it: cold
 //! compile (per phase), first call, and steady state, kept apart.
 //!
-//! Entry point [`measure`]. A [`Measurement`] is data; the CLI renders it
-//! (table, JSON). Nothing here prints.
+//! Entry point [`measure`]. A [`Measurement`] is data; [`report`] renders
+//! rows of them as a table or JSON and [`plot`] as an SVG chart. Nothing here
+//! prints.
+
+pub mod plot;
+pub mod report;
 
 use crate::cli_args::{self, ArgSpec};
 use crate::types::{Signature, Type};
