@@ -129,7 +129,8 @@ struct BenchArgs {
     /// .kern files or directories (default: kernels/).
     #[arg(value_name = "PATH")]
     paths: Vec<PathBuf>,
-    /// Thread counts to measure, one row each: `1,2`.
+    /// Thread counts to measure, one row each: `1,2` (default: 1 and the
+    /// default thread count, KERNJIT_NUM_THREADS or all cores).
     #[arg(long, value_name = "N,...", value_delimiter = ',', value_parser = parse_threads)]
     threads: Vec<usize>,
     /// Steady-state repetitions (default: as many as fit in --time).
@@ -812,8 +813,18 @@ fn bench_lines(args: &BenchArgs, color: bool) -> Result<(), Failure> {
             return Err(Failure::Message(format!("--plot {}: {} is not a directory", path.display(), dir.display())));
         }
     }
-    let thread_counts: Vec<Option<usize>> =
-        if args.threads.is_empty() { vec![None] } else { args.threads.iter().map(|&t| Some(t)).collect() };
+    let thread_counts: Vec<Option<usize>> = if args.threads.is_empty() {
+        // One thread, then every thread the process would use, so the
+        // default table shows the scaling.
+        let all = kernjit::jit::pool::default_threads();
+        if all > 1 {
+            vec![Some(1), Some(all)]
+        } else {
+            vec![Some(1)]
+        }
+    } else {
+        args.threads.iter().map(|&t| Some(t)).collect()
+    };
     let mut configs: Vec<BenchOptions> = thread_counts
         .iter()
         .map(|&threads| BenchOptions {

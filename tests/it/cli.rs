@@ -559,7 +559,7 @@ fn bench_reports_kernel_errors_and_bad_files_and_goes_on() {
          # bench: psum(rand(100))\n{PARALLEL}"
     );
     std::fs::write(dir.path().join("par.kern"), kern).unwrap();
-    let outcome = kernjit(dir.path(), &["bench", "par.kern", "--reps", "2", "--json"]);
+    let outcome = kernjit(dir.path(), &["bench", "par.kern", "--reps", "2", "--threads", "1", "--json"]);
     outcome.expect_code(1);
     for expected in [
         "par.kern:1: junk.npy: not an .npy file",
@@ -634,6 +634,19 @@ fn bench_json_rows_keep_their_schema() {
     assert!(rows[1]["speedup"].is_number() && rows[2]["speedup"].is_number());
     let phases: Vec<&String> = rows[0]["compile_phases_ms"].as_object().unwrap().keys().collect();
     assert_eq!(phases, ["cranelift", "finalize", "infer", "lower", "parse"]);
+
+    // Without --threads: one thread, then the default count.
+    let output = Command::new(env!("CARGO_BIN_EXE_kernjit"))
+        .args(["bench", "par.kern", "--reps", "2", "--json"])
+        .current_dir(dir.path())
+        .env("KERNJIT_NUM_THREADS", "3")
+        .output()
+        .unwrap();
+    let threads: Vec<u64> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str::<Json>(line).unwrap()["threads"].as_u64().unwrap())
+        .collect();
+    assert_eq!(threads, [1, 3]);
 }
 
 #[test]
