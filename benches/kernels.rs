@@ -208,7 +208,7 @@ impl Prepared {
 /// `prange` loops on one thread (this bench compares serial code;
 /// `benches/parallel.rs` measures threads).
 fn lower_options(boundscheck: bool, layouts: &[Layout]) -> LowerOptions {
-    LowerOptions { boundscheck, verify: false, layouts: layouts.to_vec(), threads: Some(1), parallel_min_trips: None }
+    LowerOptions { boundscheck, verify: false, layouts: layouts.to_vec(), threads: Some(1), ..LowerOptions::default() }
 }
 
 /// `compile/<phase>/<kernel>`.

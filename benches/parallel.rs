@@ -121,7 +121,7 @@ fn bench_scaling(criterion: &mut Criterion) {
                 verify: false,
                 layouts: layouts.clone(),
                 threads: Some(threads),
-                parallel_min_trips: None,
+                ..LowerOptions::default()
             };
             let compiled = CompiledProgram::compile(&program, &options, false).unwrap();
             // Same outputs as on one thread.

@@ -17,6 +17,7 @@ fn main() {
         layouts: sig.layouts.clone(),
         threads: None,
         parallel_min_trips: None,
+        optimize: true,
     };
     let n: usize = args[3].parse().unwrap();
     let t = std::time::Instant::now();

@@ -83,6 +83,9 @@ pub struct Options {
     /// Run Cranelift's IR verifier on every function (about 20% of compile
     /// time; on in debug builds).
     pub verify: bool,
+    /// Optimise the generated code (on by default). Off, Cranelift runs no
+    /// optimisation passes; the results are the same, only slower.
+    pub optimize: bool,
 }
 
 impl Default for Options {
@@ -93,6 +96,7 @@ impl Default for Options {
             parallel_min_trips: None,
             fastmath: false,
             verify: cfg!(debug_assertions),
+            optimize: true,
         }
     }
 }
@@ -160,6 +164,7 @@ impl Module {
                 layouts: layouts.to_vec(),
                 threads: self.options.threads,
                 parallel_min_trips: self.options.parallel_min_trips,
+                optimize: self.options.optimize,
             };
             let compiled = jit::engine::CompiledProgram::compile(&program, &options, false);
             let phases = compiled.as_ref().map(|compiled| compiled.phases).unwrap_or_default();

@@ -534,6 +534,7 @@ fn dump(args: &DumpArgs) -> Result<(), Failure> {
                 layouts,
                 threads: None,
                 parallel_min_trips: None,
+                optimize: true,
             };
             let asm = args.stage == Stage::Asm;
             let lowered = kernjit::jit::lower::lower_with_listings(&program, &options, !asm, asm)

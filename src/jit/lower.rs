@@ -50,6 +50,9 @@ pub struct LowerOptions {
     /// Trips below which a parallel loop runs serially (`None`:
     /// `tir::parallel_min_trips` of its body).
     pub parallel_min_trips: Option<u64>,
+    /// Run Cranelift's optimisations (`opt_level=speed`); off, `none`. The
+    /// differential tests run both: optimisation must not change results.
+    pub optimize: bool,
 }
 
 impl Default for LowerOptions {
@@ -60,6 +63,7 @@ impl Default for LowerOptions {
             layouts: Vec::new(),
             threads: None,
             parallel_min_trips: None,
+            optimize: true,
         }
     }
 }
@@ -349,24 +353,22 @@ fn entry_layouts(program: &tir::Program, options: &LowerOptions) -> Vec<Layout> 
 /// once per process (per verifier setting): detecting the CPU and building
 /// the flags costs more than compiling a small kernel.
 fn host_isa(options: &LowerOptions) -> Result<cranelift_codegen::isa::OwnedTargetIsa, String> {
-    static ISAS: [std::sync::OnceLock<Result<cranelift_codegen::isa::OwnedTargetIsa, String>>; 2] =
-        [std::sync::OnceLock::new(), std::sync::OnceLock::new()];
-    ISAS[options.verify as usize].get_or_init(|| build_host_isa(options)).clone()
+    type Isa = std::sync::OnceLock<Result<cranelift_codegen::isa::OwnedTargetIsa, String>>;
+    static ISAS: [Isa; 4] = [Isa::new(), Isa::new(), Isa::new(), Isa::new()];
+    let index = options.verify as usize * 2 + options.optimize as usize;
+    ISAS[index].get_or_init(|| build_host_isa(options)).clone()
 }
 
 fn build_host_isa(options: &LowerOptions) -> Result<cranelift_codegen::isa::OwnedTargetIsa, String> {
     let mut flags = settings::builder();
     let set =
         |flags: &mut settings::Builder, name: &str, value: &str| flags.set(name, value).map_err(|e| e.to_string());
-    set(&mut flags, "opt_level", "speed")?;
-    // regalloc2's single-pass allocator instead of its backtracking one:
-    // register allocation was half of all compile time, and this allocator
-    // takes the warm compile median over the kernels/ bench lines from 1.44
-    // to 0.92 ms (examples/compile_loop). The hot loops of numeric kernels
-    // keep their values in registers either way: steady-state times did not
-    // change beyond the machine's noise (geometric mean 0.97 over 11 kernels,
-    // `kernjit bench --threads 1`, alternating runs).
-    set(&mut flags, "regalloc_algorithm", "single_pass")?;
+    set(&mut flags, "opt_level", if options.optimize { "speed" } else { "none" })?;
+    // Register allocation is about half of all compile time. regalloc2's
+    // single-pass allocator would take the warm compile median over the
+    // kernels/ bench lines from 1.44 to 0.92 ms, but its code spills in hot
+    // loops: mandelbrot ran 4x slower (122 vs 36 ms). The default
+    // (backtracking) allocator stays.
     set(&mut flags, "is_pic", "false")?;
     set(&mut flags, "enable_verifier", if options.verify { "true" } else { "false" })?;
     let isa_builder = cranelift_native::builder().map_err(|e| e.to_string())?;

@@ -141,7 +141,7 @@ def copy(a, b):
     let program = module.specialise("copy", &signature.args).unwrap();
     let lowered = lower_with_listings(
         &program,
-        &LowerOptions { boundscheck: true, verify: true, layouts: vec![], threads: None, parallel_min_trips: None },
+        &LowerOptions { boundscheck: true, verify: true, ..LowerOptions::default() },
         false,
         false,
     )

@@ -77,8 +77,7 @@ fn generated_code_has_no_trapping_instructions() {
             let contiguous: Vec<Layout> =
                 types.iter().map(|ty| if matches!(ty, Type::Array(_)) { Layout::C } else { Layout::Any }).collect();
             for (boundscheck, layouts) in [(true, vec![]), (false, vec![]), (true, contiguous)] {
-                let options =
-                    LowerOptions { boundscheck, verify: true, layouts, threads: None, parallel_min_trips: None };
+                let options = LowerOptions { boundscheck, verify: true, layouts, ..LowerOptions::default() };
                 let lowered =
                     lower_with_listings(&program, &options, true, false).expect("every checked program compiles");
                 let (clif, _) = lowered.into_listings();
