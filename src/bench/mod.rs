@@ -134,6 +134,10 @@ pub fn measure(file: &Path, source: &[u8], call: &str, options: &BenchOptions) -
     let signature = Signature { kernel: kernel.clone(), args: types.clone(), layouts };
     let module_options = Options { threads: options.threads, verify: false, ..Options::default() };
 
+    // Process start-up (CPU detection, code generator flags) is not part of
+    // any one kernel's compile time.
+    let lower_options = crate::jit::lower::LowerOptions { verify: false, ..Default::default() };
+    crate::jit::lower::prepare(&lower_options).map_err(BenchError::Call)?;
     // Cold: a fresh module, so nothing is cached.
     let module = Module::parse(&file.display().to_string(), source)?.with_options(module_options);
     if !module.kernel_names().contains(&kernel.as_str()) {

@@ -349,6 +349,14 @@ fn entry_layouts(program: &tir::Program, options: &LowerOptions) -> Vec<Layout> 
         .collect()
 }
 
+/// Does the once-per-process work of compiling ahead of time: detects the
+/// CPU and builds the code generator's flags (for these options' verifier
+/// and optimisation settings). `kernjit bench` calls it so that the first
+/// bench line's compile time is that of the kernel alone.
+pub fn prepare(options: &LowerOptions) -> Result<(), String> {
+    host_isa(options).map(drop)
+}
+
 /// The host's ISA with every CPU feature it has, optimising for speed. Built
 /// once per process (per verifier setting): detecting the CPU and building
 /// the flags costs more than compiling a small kernel.
