@@ -102,6 +102,11 @@ impl Jit {
 pub struct Stats {
     pub hits: u64,
     pub misses: u64,
+    /// Signatures evicted to stay within [`Options::cache_capacity`]; a
+    /// later call of one compiles it again (another miss).
+    pub evictions: u64,
+    /// Signatures in the cache now (compiled, failed, or being compiled).
+    pub cached: usize,
     /// Parsing the source (once per module).
     pub parse: Duration,
     /// Type inference and specialisation.
@@ -133,6 +138,8 @@ impl Module {
         Stats {
             hits: cache.lookups.saturating_sub(cache.compiles),
             misses: cache.compiles,
+            evictions: cache.evictions,
+            cached: cache.cached,
             parse: self.parse_time,
             infer: cache.infer,
             lower: cache.lower,
@@ -225,7 +232,7 @@ impl Kernel {
         let last = self.last_call.read().ok().and_then(|last| last.clone());
         if let Some(last) = last {
             if last.writable == A::WRITABLE_MASK && sealed::Args::matches(&args, &last.types, &last.layouts) {
-                self.module.cache.record_hit();
+                self.module.cache.record_hit(&last.compiled);
                 let any_layout = || self.module.compiled(&self.name, &last.types, &vec![Layout::Any; last.types.len()]);
                 return invoke(&last.compiled, any_layout, &self.module.file, &mut args, &last.casts);
             }

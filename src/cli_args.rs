@@ -213,11 +213,14 @@ fn check_npy_file(path: &Path) -> Result<NpyHeader, String> {
     let mut file = File::open(path).map_err(|error| format!("{shown}: {error}"))?;
     let header = read_npy_header(&mut file).map_err(|message| format!("{shown}: {message}"))?;
     let file_len = file.metadata().map_err(|error| format!("{shown}: {error}"))?.len();
-    let element_count = header.shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d as u64));
-    let data_len = element_count.and_then(|count| count.checked_mul(header.dtype.size_bytes() as u64));
-    let Some(data_len) = data_len else {
+    // The extents must multiply out within isize::MAX bytes even when one of
+    // them is 0 (as ndarray requires, counting a 0 extent as 1).
+    let full_len =
+        header.shape.iter().try_fold(header.dtype.size_bytes() as u64, |acc, &d| acc.checked_mul(d.max(1) as u64));
+    let Some(full_len) = full_len.filter(|&len| len <= isize::MAX as u64) else {
         return Err(format!("{shown}: the shape in the header is too large"));
     };
+    let data_len = if header.shape.contains(&0) { 0 } else { full_len };
     let present = file_len.saturating_sub(header.data_offset);
     if present < data_len {
         return Err(format!(

@@ -125,6 +125,7 @@ pub const CODES: &[(&str, &str)] = &[
     ("E0203", "nesting too deep"),
     ("E0204", "invalid assignment target"),
     ("E0205", "expected an indented block"),
+    ("E0206", "too many parameters or tuple items (more than 255)"),
     // Names and declarations.
     ("E0301", "unknown name"),
     ("E0302", "unknown kernel"),

@@ -399,7 +399,10 @@ macro_rules! define_buffer {
             /// The elements of a host array of any layout, in logical order.
             fn from_host(host: &ArrayData) -> Buffer {
                 match host {
-                    $(ArrayData::$variant(array) => Buffer::$variant(array.iter().copied().collect()),)*
+                    $(ArrayData::$variant(array) => Buffer::$variant(match array.as_slice() {
+                        Some(elements) => elements.to_vec(),
+                        None => array.iter().copied().collect(),
+                    }),)*
                 }
             }
 
@@ -408,7 +411,10 @@ macro_rules! define_buffer {
             fn copy_to_host(&self, host: &mut ArrayData) -> bool {
                 match (self, host) {
                     $((Buffer::$variant(data), ArrayData::$variant(array)) if array.len() == data.len() => {
-                        array.iter_mut().zip(data).for_each(|(target, source)| *target = *source);
+                        match array.as_slice_mut() {
+                            Some(elements) => elements.copy_from_slice(data),
+                            None => array.iter_mut().zip(data).for_each(|(target, source)| *target = *source),
+                        }
                         true
                     })*
                     _ => false,
@@ -899,7 +905,17 @@ impl<'p> Interpreter<'p> {
         index: u32,
         span: Span,
     ) -> Result<RuntimeValue, RuntimeError> {
-        match self.eval(frame, tuple)? {
+        // A tuple local is read in place, not copied (unpacking n names then
+        // costs n, not n^2).
+        let evaluated;
+        let value = match &tuple.kind {
+            ExprKind::Local(local) => frame.get(*local).at(span)?,
+            _ => {
+                evaluated = self.eval(frame, tuple)?;
+                &evaluated
+            }
+        };
+        match value {
             RuntimeValue::Tuple(items) => items
                 .get(index as usize)
                 .map(|item| RuntimeValue::Scalar(*item))

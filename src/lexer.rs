@@ -721,10 +721,11 @@ impl<'a> Layout<'a> {
                 .min_by_key(|level| (level.abs_diff(column), u32::MAX - level))
                 .unwrap_or(0);
             let enclosing: Vec<String> = self.indents.iter().map(u32::to_string).collect();
+            let first_char = self.text[token_start..].chars().next().map_or(0, char::len_utf8);
             self.diagnostics.push(
                 Diagnostic::error(
                     "E0104",
-                    Span::new(token_start, token_start + 1),
+                    Span::new(token_start, token_start + first_char),
                     format!("this line is indented to column {column}, which matches no enclosing block"),
                 )
                 .with_span_label("inconsistent dedent")

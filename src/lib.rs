@@ -26,6 +26,8 @@ pub mod ast;
 pub mod bench;
 pub mod cli_args;
 pub mod diag;
+#[doc(hidden)]
+pub mod fuzz_checks;
 pub mod infer;
 pub mod interp;
 pub mod jit;
@@ -35,6 +37,7 @@ pub mod parser;
 pub mod show;
 pub mod span;
 mod stack;
+pub mod testgen;
 pub mod tir;
 pub mod types;
 pub mod value;
@@ -86,6 +89,13 @@ pub struct Options {
     /// Optimise the generated code (on by default). Off, Cranelift runs no
     /// optimisation passes; the results are the same, only slower.
     pub optimize: bool,
+    /// The most signatures a module's code cache keeps (`None`, the default:
+    /// no limit). For long-running hosts that call kernels with many
+    /// signatures: past the capacity, compiling a new signature evicts the
+    /// least recently used one, whose next call compiles it again. Code a
+    /// caller still holds (a [`Typed`] handle, a call in flight) stays valid.
+    /// `Some(0)` keeps one signature.
+    pub cache_capacity: Option<usize>,
 }
 
 impl Default for Options {
@@ -97,6 +107,7 @@ impl Default for Options {
             fastmath: false,
             verify: cfg!(debug_assertions),
             optimize: true,
+            cache_capacity: None,
         }
     }
 }
@@ -109,7 +120,9 @@ impl Module {
         let (file, bad_utf8) = SourceFile::from_bytes(name, source);
         let file = Arc::new(file);
         if let Some(offset) = bad_utf8 {
-            let diagnostic = Diagnostic::error("E0101", Span::new(offset, offset + 1), "invalid UTF-8 in source file")
+            // The file's text has U+FFFD in place of the bad bytes.
+            let span = Span::new(offset, offset + char::REPLACEMENT_CHARACTER.len_utf8());
+            let diagnostic = Diagnostic::error("E0101", span, "invalid UTF-8 in source file")
                 .with_span_label("this byte is not valid UTF-8")
                 .with_help("kern source files must be UTF-8 text");
             return Err(Error::Compile { file, diagnostics: vec![diagnostic] });
@@ -136,7 +149,8 @@ impl Module {
 
     /// The same module compiling with `options` (and a fresh code cache).
     pub fn with_options(self, options: Options) -> Module {
-        Module { options, cache: Arc::default(), ..self }
+        let cache = Arc::new(jit::cache::Cache::with_capacity(options.cache_capacity));
+        Module { options, cache, ..self }
     }
 
     pub fn options(&self) -> &Options {
@@ -196,18 +210,7 @@ impl Module {
     /// Type-checks every kernel whose parameters are all annotated (the others
     /// are generic and are checked per call signature).
     pub fn check_annotated(&self) -> Result<(), Error> {
-        let mut diagnostics = Vec::new();
-        for function in &self.ast.functions {
-            match infer::annotated_signature(function) {
-                Ok(Some(args)) => {
-                    if let Err(errors) = infer::infer(&self.ast, &function.name.name, &args) {
-                        diagnostics.extend(errors);
-                    }
-                }
-                Ok(None) => {}
-                Err(errors) => diagnostics.extend(errors),
-            }
-        }
+        let diagnostics = infer::check_annotated(&self.ast);
         if diagnostics.is_empty() {
             Ok(())
         } else {

@@ -12,11 +12,13 @@
 //! line (and the indented block after it, if it was a block header), then
 //! parsing goes on, so one parse reports every independent mistake.
 //!
-//! Limits: parentheses, blocks and unary chains nest at most [`MAX_NESTING`]
-//! levels and the expression tree is at most [`MAX_EXPR_DEPTH`] deep (long
-//! `a + b + c + ...` chains nest the tree too); past them the statement gets
-//! error E0203. Later phases walk the tree recursively, so these limits are
-//! what keeps every phase's stack bounded.
+//! Limits: parentheses, blocks, unary chains and `elif` chains (an `elif` is
+//! an `if` in the `else` block) nest at most [`MAX_NESTING`] levels and the
+//! expression tree is at most [`MAX_EXPR_DEPTH`] deep (long `a + b + c + ...`
+//! chains nest the tree too); past them the statement gets error E0203.
+//! Later phases walk the tree recursively, so these limits are what keeps
+//! every phase's stack bounded. A function has at most [`MAX_PARAMS`]
+//! parameters and a tuple at most [`MAX_TUPLE_ITEMS`] items (E0206).
 //!
 //! Python constructs outside the kern subset are parsed far enough to name
 //! them (E0202) with what to do instead.
@@ -25,11 +27,19 @@ use crate::ast::*;
 use crate::diag::Diagnostic;
 use crate::lexer::{lex, Token, TokenKind as T};
 use crate::span::{SourceFile, Span};
+use std::collections::HashMap;
 
-/// The deepest nesting of brackets, blocks and unary operators.
+/// The deepest nesting of brackets, blocks, unary operators and `elif`s.
 pub const MAX_NESTING: usize = 200;
 /// The deepest expression tree.
 pub const MAX_EXPR_DEPTH: u32 = 1000;
+/// The most parameters a function may have (CPython's limit before 3.7).
+/// Each is a native argument of the compiled code, and compile time grows
+/// faster than linearly with their number.
+pub const MAX_PARAMS: usize = 255;
+/// The most items a tuple may have: every element read from a tuple carries
+/// the tuple's type, so unpacking n items costs n^2.
+pub const MAX_TUPLE_ITEMS: usize = 255;
 
 /// The parse result: the tree and every error found (the tree is partial when
 /// there are errors).
@@ -469,6 +479,9 @@ impl<'f> Parser<'f> {
     /// parameters := param ("," param)* [","] ; param := NAME [":" expression]
     fn parse_parameters(&mut self) -> PResult<Vec<Param>> {
         let mut params: Vec<Param> = Vec::new();
+        // Where each name was first declared (a lookup per parameter keeps a
+        // list of thousands of parameters linear).
+        let mut declared: HashMap<String, Span> = HashMap::new();
         while !self.at(T::RightParen) {
             let span = self.span();
             match self.peek() {
@@ -490,13 +503,20 @@ impl<'f> Parser<'f> {
                 _ => {}
             }
             let token = self.expect(T::Name, "a parameter name")?;
+            if params.len() == MAX_PARAMS {
+                return Err(self.error(
+                    Diagnostic::error("E0206", token.span, format!("too many parameters (more than {MAX_PARAMS})"))
+                        .with_help("pass the values in arrays"),
+                ));
+            }
             let name = Ident { name: self.text(token.span).to_string(), span: token.span };
-            if let Some(previous) = params.iter().find(|p| p.name.name == name.name) {
-                let first = previous.name.span;
+            if let Some(&first) = declared.get(&name.name) {
                 self.diagnostics.push(
                     Diagnostic::error("E0303", token.span, format!("duplicate parameter `{}`", name.name))
                         .with_label(first, "first declared here"),
                 );
+            } else {
+                declared.insert(name.name.clone(), token.span);
             }
             let annotation = if self.eat(T::Colon) { Some(self.parse_expression()?) } else { None };
             if self.at(T::Equal) {
@@ -761,12 +781,16 @@ impl<'f> Parser<'f> {
 
     fn parse_else_part(&mut self) -> PResult<Block> {
         if self.at(T::Elif) {
-            let start = self.bump().span.start;
-            let cond = self.parse_expression()?;
-            self.expect_colon("the `elif` condition")?;
-            let then = self.parse_block("`elif ...:`", false)?;
-            let orelse = self.parse_else_part()?;
-            return Ok(vec![Stmt { kind: StmtKind::If { cond, then, orelse }, span: self.span_from(start) }]);
+            // An `elif` is an `if` nested in the `else` block, one level deeper
+            // in the tree: it counts toward the nesting limit.
+            return self.nested(|p| {
+                let start = p.bump().span.start;
+                let cond = p.parse_expression()?;
+                p.expect_colon("the `elif` condition")?;
+                let then = p.parse_block("`elif ...:`", false)?;
+                let orelse = p.parse_else_part()?;
+                Ok(vec![Stmt { kind: StmtKind::If { cond, then, orelse }, span: p.span_from(start) }])
+            });
         }
         if self.eat(T::Else) {
             self.expect_colon("`else`")?;
@@ -831,6 +855,13 @@ impl<'f> Parser<'f> {
         while self.eat(T::Comma) {
             if !self.starts_expression() {
                 break;
+            }
+            if items.len() == MAX_TUPLE_ITEMS {
+                let span = self.span();
+                return Err(self.error(
+                    Diagnostic::error("E0206", span, format!("too many tuple items (more than {MAX_TUPLE_ITEMS})"))
+                        .with_help("use an array for many values"),
+                ));
             }
             items.push(self.parse_expression()?);
             depth = depth.max(self.last_depth);

@@ -29,7 +29,7 @@ use crate::diag::Diagnostic;
 use crate::span::Span;
 use crate::tir;
 use crate::types::{promote, ArrayType, ScalarType, Type, MAX_NDIM};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// How many times one specialisation's body may be re-walked before we give up.
 const MAX_FIXPOINT_ITERATIONS: usize = 64;
@@ -41,8 +41,44 @@ const MAX_SPECIALISATIONS: usize = 10_000;
 /// Specialises `kernel` of `module` for `args` and returns the typed program,
 /// or every error found.
 pub fn infer(module: &ast::Module, kernel: &str, args: &[Type]) -> Result<tir::Program, Vec<Diagnostic>> {
-    let mut cx = Inferrer::new(module);
-    cx.check_duplicate_functions();
+    let functions = Functions::new(module);
+    infer_with(module, &functions, kernel, args, true)
+}
+
+/// Type-checks every function of `module` whose parameters are all annotated
+/// (see [`annotated_signature`]) and returns every error, each duplicate
+/// definition once. The names are indexed once for all of them, so a module
+/// of many kernels is checked in linear time.
+pub fn check_annotated(module: &ast::Module) -> Vec<Diagnostic> {
+    let functions = Functions::new(module);
+    let mut diagnostics = functions.duplicates.clone();
+    for function in &module.functions {
+        match annotated_signature(function) {
+            Ok(Some(args)) => {
+                if let Err(errors) = infer_with(module, &functions, &function.name.name, &args, false) {
+                    diagnostics.extend(errors);
+                }
+            }
+            Ok(None) => {}
+            Err(errors) => diagnostics.extend(errors),
+        }
+    }
+    diagnostics
+}
+
+/// [`infer`] with the module's names already indexed; `duplicates` reports
+/// the functions defined twice.
+fn infer_with(
+    module: &ast::Module,
+    functions: &Functions,
+    kernel: &str,
+    args: &[Type],
+    duplicates: bool,
+) -> Result<tir::Program, Vec<Diagnostic>> {
+    let mut cx = Inferrer::new(module, &functions.index);
+    if duplicates {
+        cx.diagnostics.extend(functions.duplicates.iter().cloned());
+    }
     let Some(&def_index) = cx.function_index.get(kernel) else {
         let mut diagnostic =
             Diagnostic::error("E0302", Span::default(), format!("no kernel named `{kernel}` in this file"));
@@ -112,12 +148,11 @@ pub fn annotated_signature(function: &ast::FunctionDef) -> Result<Option<Vec<Typ
 }
 
 fn dedup(diagnostics: Vec<Diagnostic>) -> Vec<Diagnostic> {
-    let mut seen = Vec::new();
+    let mut seen = HashSet::new();
     let mut out = Vec::new();
     for diagnostic in diagnostics {
         let key = (diagnostic.code, diagnostic.span, diagnostic.message.clone());
-        if !seen.contains(&key) {
-            seen.push(key);
+        if seen.insert(key) {
             out.push(diagnostic);
         }
     }
@@ -164,39 +199,24 @@ struct Frame {
     depends_on: usize,
 }
 
-struct Inferrer<'a> {
-    module: &'a ast::Module,
-    function_index: HashMap<&'a str, usize>,
-    specs: Vec<Spec>,
-    spec_index: HashMap<(usize, Vec<Type>), usize>,
-    stack: Vec<Frame>,
-    functions: Vec<Option<tir::Function>>,
-    diagnostics: Vec<Diagnostic>,
+/// The functions of a module by name (the first definition of each), and an
+/// E0303 for every later definition of the same name.
+struct Functions<'a> {
+    index: HashMap<&'a str, usize>,
+    duplicates: Vec<Diagnostic>,
 }
 
-impl<'a> Inferrer<'a> {
-    fn new(module: &'a ast::Module) -> Inferrer<'a> {
-        let mut function_index = HashMap::new();
-        for (index, function) in module.functions.iter().enumerate() {
-            function_index.entry(function.name.name.as_str()).or_insert(index);
+impl<'a> Functions<'a> {
+    fn new(module: &'a ast::Module) -> Functions<'a> {
+        let mut index = HashMap::new();
+        for (position, function) in module.functions.iter().enumerate() {
+            index.entry(function.name.name.as_str()).or_insert(position);
         }
-        Inferrer {
-            module,
-            function_index,
-            specs: Vec::new(),
-            spec_index: HashMap::new(),
-            stack: Vec::new(),
-            functions: Vec::new(),
-            diagnostics: Vec::new(),
-        }
-    }
-
-    fn check_duplicate_functions(&mut self) {
-        for function in &self.module.functions {
-            let first = self.function_index[function.name.name.as_str()];
-            let first = &self.module.functions[first];
+        let mut duplicates = Vec::new();
+        for function in &module.functions {
+            let first = &module.functions[index[function.name.name.as_str()]];
             if !std::ptr::eq(first, function) {
-                self.diagnostics.push(
+                duplicates.push(
                     Diagnostic::error(
                         "E0303",
                         function.name.span,
@@ -207,6 +227,31 @@ impl<'a> Inferrer<'a> {
                     .with_help("rename one of the functions"),
                 );
             }
+        }
+        Functions { index, duplicates }
+    }
+}
+
+struct Inferrer<'a> {
+    module: &'a ast::Module,
+    function_index: &'a HashMap<&'a str, usize>,
+    specs: Vec<Spec>,
+    spec_index: HashMap<(usize, Vec<Type>), usize>,
+    stack: Vec<Frame>,
+    functions: Vec<Option<tir::Function>>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl<'a> Inferrer<'a> {
+    fn new(module: &'a ast::Module, function_index: &'a HashMap<&'a str, usize>) -> Inferrer<'a> {
+        Inferrer {
+            module,
+            function_index,
+            specs: Vec::new(),
+            spec_index: HashMap::new(),
+            stack: Vec::new(),
+            functions: Vec::new(),
+            diagnostics: Vec::new(),
         }
     }
 

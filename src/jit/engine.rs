@@ -18,6 +18,7 @@ use crate::types::{Layout, Type};
 use crate::value::{RuntimeError, RuntimeErrorKind, Value};
 use cranelift_jit::JITModule;
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 /// Machine code for one specialised program.
@@ -49,6 +50,9 @@ pub struct CompiledProgram {
     pub clif: Option<String>,
     /// Where code generation spent its time.
     pub phases: lower::CodegenPhases,
+    /// When a caller last used the program without looking it up, on the
+    /// signature cache's clock (see [`mark_used`](Self::mark_used)).
+    last_used: AtomicU64,
 }
 
 /// The stack a program with recursion runs on: 1000 nested calls of frames
@@ -82,6 +86,7 @@ impl CompiledProgram {
             module: Mutex::new(Some(lowered.module)),
             clif: lowered.clif,
             phases: lowered.phases,
+            last_used: AtomicU64::new(0),
         })
     }
 
@@ -111,6 +116,19 @@ impl CompiledProgram {
     /// reach that array; `true` for a scalar parameter never happens.
     pub fn writes_param(&self, index: usize) -> bool {
         self.written_params.get(index).copied().unwrap_or(true)
+    }
+
+    /// Records a use of the program at `tick` of the signature cache's clock
+    /// by a caller that did not look it up (`Kernel::call` reusing its last
+    /// call's program), so that the cache's least-recently-used eviction
+    /// spares it. A relaxed store: ticks only order uses approximately.
+    pub fn mark_used(&self, tick: u64) {
+        self.last_used.store(tick, Ordering::Relaxed);
+    }
+
+    /// The tick of the last [`mark_used`](Self::mark_used) (0 if none).
+    pub fn last_used(&self) -> u64 {
+        self.last_used.load(Ordering::Relaxed)
     }
 
     /// Runs the program. Array arguments are updated in place.

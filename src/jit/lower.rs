@@ -2122,10 +2122,20 @@ impl<'a, 'b> Translator<'a, 'b> {
             ExprKind::Call { func, args } => self.translate_call(*func, args, expr.span),
             ExprKind::Builtin { op, args } => self.translate_builtin(*op, args, expr),
             ExprKind::Tuple(items) => Val::Tuple(items.iter().map(|item| self.translate_expr(item).scalar()).collect()),
-            ExprKind::TupleGet(tuple, index) => match self.translate_expr(tuple) {
-                Val::Tuple(values) => Val::Scalar(values[*index as usize]),
-                _ => unreachable!("typed IR guarantees a tuple"),
-            },
+            ExprKind::TupleGet(tuple, index) => {
+                // An element of a tuple local is one variable: read only that
+                // one (unpacking n names then reads n variables, not n^2).
+                if let ExprKind::Local(local) = tuple.kind {
+                    if let LocalVars::Tuple(vars) = &self.locals[local.0 as usize] {
+                        let var = vars[*index as usize];
+                        return Val::Scalar(self.builder.use_var(var));
+                    }
+                }
+                match self.translate_expr(tuple) {
+                    Val::Tuple(values) => Val::Scalar(values[*index as usize]),
+                    _ => unreachable!("typed IR guarantees a tuple"),
+                }
+            }
             ExprKind::NewArray { shape, fill } => self.translate_new_array(shape, fill, expr),
             ExprKind::Arange { start, stop, step } => {
                 let dtype = expr.ty.array().expect("arange makes an array").dtype;
@@ -2658,6 +2668,9 @@ impl<'a, 'b> Translator<'a, 'b> {
         let float = operand_ty.is_float();
         let result = match op {
             Builtin::Abs if float => self.builder.ins().fabs(x),
+            // `iabs` reads its operand as signed: `abs(np.uint16(65527))` is
+            // 65527, not 9.
+            Builtin::Abs if operand_ty.is_unsigned_int() => x,
             Builtin::Abs => self.builder.ins().iabs(x),
             Builtin::Min | Builtin::Max => {
                 let mut accumulator = x;

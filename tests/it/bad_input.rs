@@ -491,3 +491,23 @@ fn a_long_chain_of_distinct_kernels_specialises_and_runs() {
     let result = module.interpret("f0", &mut args).unwrap_or_else(|e| panic!("{}", e.render(false)));
     assert_eq!(result, Value::Scalar(Scalar::I64(305)));
 }
+
+#[test]
+fn fuzz_findings_are_clean_errors() {
+    // Minimised inputs of the fuzz targets (`fuzz/`), each once a failed
+    // check, with the codes they must give. `fuzz_checks::parse` also checks
+    // that every span lies on character boundaries.
+    let cases: [(&[u8], &[&str]); 2] = [
+        // Invalid UTF-8: E0101's span was one byte of the 3-byte U+FFFD that
+        // replaces the bad byte in the file's text.
+        (b"def f(x):\n    return x\xff\n", &["E0101"]),
+        // A dedent whose first token is a BOM: E0104's span was the first
+        // byte of the 3-byte character.
+        (b"  ]\n \xef\xbb\xbf", &["E0107", "E0102", "E0104", "E0201"]),
+    ];
+    for (source, expected) in cases {
+        assert!(kernjit::fuzz_checks::parse(source).is_none(), "{source:?} parsed");
+        let error = Module::parse("fuzz.kern", source).expect_err("an error");
+        assert_eq!(check_error(&error), expected, "{source:?}");
+    }
+}

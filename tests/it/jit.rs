@@ -6,45 +6,8 @@
 use kernjit::{cli_args, ArrayData, Element, Layout, Module, Scalar, Value};
 use ndarray::Axis;
 
-/// A comparable rendering: scalars as type and bits (NaN canonicalised).
-fn scalar_key(s: Scalar) -> String {
-    match s {
-        Scalar::F32(v) if v.is_nan() => "f32:nan".into(),
-        Scalar::F64(v) if v.is_nan() => "f64:nan".into(),
-        Scalar::F32(v) => format!("f32:{:08x}", v.to_bits()),
-        Scalar::F64(v) => format!("f64:{:016x}", v.to_bits()),
-        other => format!("{}:{}", other.ty(), other.to_i128()),
-    }
-}
-
-fn array_key(a: &ArrayData) -> String {
-    let values: Vec<String> = a.to_scalars().into_iter().map(scalar_key).collect();
-    format!("{}{:?}[{}]", a.dtype(), a.shape(), values.join(","))
-}
-
-fn value_key(v: &Value) -> String {
-    match v {
-        Value::Scalar(s) => scalar_key(*s),
-        Value::Tuple(items) => format!("({})", items.iter().map(|s| scalar_key(*s)).collect::<Vec<_>>().join(",")),
-        Value::Array(a) => array_key(a),
-        Value::None => "None".into(),
-    }
-}
-
-/// What a call gave, comparably: the result and every array argument after
-/// the call (bits, NaN canonicalised), or the rendered error.
-pub fn outcome(result: Result<Value, kernjit::Error>, args: &[Value]) -> String {
-    let mut text = match result {
-        Ok(value) => value_key(&value),
-        Err(error) => error.render(false),
-    };
-    for arg in args {
-        if let Value::Array(a) = arg {
-            text.push_str(&format!("\n  arg {}", array_key(a)));
-        }
-    }
-    text
-}
+/// What a call gave, comparably (see `kernjit::testgen::outcome`).
+pub use kernjit::testgen::outcome;
 
 #[derive(Clone, Copy, Debug)]
 enum Relayout {
