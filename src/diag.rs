@@ -62,13 +62,30 @@ impl Diagnostic {
     }
 }
 
+/// How many diagnostics [`render`] shows; it counts the rest in a last line
+/// (an error keeps all of them), so the text stays bounded on any input.
+pub const MAX_RENDERED: usize = 100;
+
+/// A diagnostic whose source line is longer than this (in bytes) is shown in
+/// its one-line form with its help, without the snippet.
+const MAX_SNIPPET_LINE: usize = 1000;
+
 /// Renders diagnostics rustc-style, with source snippets. `color` adds ANSI
 /// escapes (the CLI asks for them only when stderr is a terminal).
 pub fn render(diagnostics: &[Diagnostic], file: &SourceFile, color: bool) -> String {
     let files = SimpleFile::new(file.name(), file.text());
     let config = term::Config::default();
     let mut out = String::new();
-    for diagnostic in diagnostics {
+    for diagnostic in diagnostics.iter().take(MAX_RENDERED) {
+        let spans = std::iter::once(diagnostic.span).chain(diagnostic.labels.iter().map(|label| label.span));
+        if spans.flat_map(|span| [span.start, span.end]).any(|offset| on_long_line(file.text(), offset as usize)) {
+            out.push_str(&diagnostic.short(file));
+            out.push('\n');
+            if let Some(help) = &diagnostic.help {
+                out.push_str(&format!("  = help: {help}\n"));
+            }
+            continue;
+        }
         let converted = to_codespan(diagnostic, file);
         if color {
             let mut buffer = term::termcolor::Buffer::ansi();
@@ -83,7 +100,23 @@ pub fn render(diagnostics: &[Diagnostic], file: &SourceFile, color: bool) -> Str
             out.push('\n');
         }
     }
+    if diagnostics.len() > MAX_RENDERED {
+        let more = diagnostics.len() - MAX_RENDERED;
+        out.push_str(&format!("error: {more} more error{} not shown\n", if more == 1 { "" } else { "s" }));
+    }
     out
+}
+
+/// Whether the line holding byte `offset` of `text` is longer than
+/// [`MAX_SNIPPET_LINE`] (looking at most that far either way).
+fn on_long_line(text: &str, offset: usize) -> bool {
+    let bytes = text.as_bytes();
+    let offset = offset.min(bytes.len());
+    let before = &bytes[offset.saturating_sub(MAX_SNIPPET_LINE)..offset];
+    let after = &bytes[offset..(offset + MAX_SNIPPET_LINE).min(bytes.len())];
+    let start = before.iter().rev().position(|&b| b == b'\n').unwrap_or(before.len());
+    let end = after.iter().position(|&b| b == b'\n').unwrap_or(after.len());
+    start + end > MAX_SNIPPET_LINE
 }
 
 fn to_codespan(diagnostic: &Diagnostic, file: &SourceFile) -> cs::Diagnostic<()> {

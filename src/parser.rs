@@ -580,8 +580,14 @@ impl<'f> Parser<'f> {
                 self.eat(T::Newline);
                 continue;
             }
+            let is_if = self.at(T::If);
             if let Err(Stop) = self.parse_statement(&mut block) {
                 self.synchronize();
+                // The `elif` and `else` clauses of a failed `if` are part of
+                // it, not errors of their own.
+                while is_if && matches!(self.peek(), T::Elif | T::Else) {
+                    self.synchronize();
+                }
             }
         }
         self.eat(T::Dedent);

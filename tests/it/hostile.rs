@@ -286,6 +286,38 @@ fn ten_thousand_levels_of_every_recursive_rule() {
 }
 
 #[test]
+fn many_errors_on_long_lines_render_briefly() {
+    // 100k errors on one 200 KB line: rendering every one with its line
+    // would print 20 GB. At most `diag::MAX_RENDERED` are shown, and a line
+    // longer than 1000 bytes is not quoted.
+    let source = format!("def f(x):\n    return x {}\n", "$ ".repeat(100_000));
+    let error = Module::parse("dollars.kern", source.as_bytes()).expect_err("`$`");
+    assert_eq!(error.diagnostics().len(), 100_000);
+    let start = Instant::now();
+    let rendered = error.render(false);
+    within(5, start, "rendering 100k errors");
+    assert!(rendered.len() < 100_000, "{} bytes", rendered.len());
+    assert!(rendered.contains("error: 99900 more errors not shown"), "{}", &rendered[rendered.len() - 200..]);
+    check_error(&error);
+    // Through the CLI: exit code 1, bounded time and output.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dollars.kern");
+    std::fs::write(&path, &source).unwrap();
+    let start = Instant::now();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_kernjit"))
+        .args(["check", path.to_str().unwrap()])
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the binary runs");
+    within(10, start, "kernjit check on 100k errors");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stderr.len() < 100_000, "{} bytes of diagnostics", output.stderr.len());
+    // Short lines still get their snippets.
+    let error = Module::parse("short.kern", b"def f(x):\n    return x $\n").expect_err("`$`");
+    assert!(error.render(false).contains("return x $"));
+}
+
+#[test]
 fn long_elif_chains_and_nested_defs() {
     // An elif chain is flat in the source but nests in the tree (an `elif`
     // is an `if` in the `else` block): it counts toward the nesting limit.
