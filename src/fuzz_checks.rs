@@ -7,7 +7,7 @@
 //! - [`parse`]: any bytes give a [`Module`] or an error whose diagnostics
 //!   have known codes and spans inside the source that render.
 //! - [`infer`]: the bytes are an [`InferInput`] (argument types, then
-//!   source); every kernel of the module is specialised for those types, and
+//!   source); the kernels of the module are specialised for those types, and
 //!   errors must be well-formed as above.
 
 use crate::diag::{self, Diagnostic};
@@ -28,9 +28,15 @@ pub fn parse(data: &[u8]) -> Option<Module> {
     }
 }
 
+/// How many kernels of one input [`infer`] specialises (the first ones): a
+/// module with duplicate definitions fails every specialisation with the
+/// same errors, and rendering them for thousands of kernels is slow.
+pub const MAX_KERNELS: usize = 16;
+
 /// Decodes `data` as an [`InferInput`] and specialises every kernel of the
-/// module for its types (cycled or cut to each kernel's arity), then once
-/// with the types exactly as given, and type-checks the annotated kernels.
+/// module (up to [`MAX_KERNELS`]) for its types (cycled or cut to each
+/// kernel's arity), then the first once with the types exactly as given, and
+/// type-checks the annotated kernels.
 pub fn infer(data: &[u8]) {
     infer_input(&InferInput::decode(data));
 }
@@ -39,7 +45,7 @@ pub fn infer(data: &[u8]) {
 pub fn infer_input(input: &InferInput) {
     let Some(module) = parse(&input.source) else { return };
     let names: Vec<String> = module.kernel_names().into_iter().map(str::to_string).collect();
-    for (function, name) in module.ast().functions.iter().zip(&names) {
+    for (function, name) in module.ast().functions.iter().zip(&names).take(MAX_KERNELS) {
         let types = input.types_for(function.params.len());
         if let Err(error) = module.specialise(name, &types) {
             check_error(&error);
