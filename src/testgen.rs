@@ -961,9 +961,10 @@ impl<'u, 'd> Gen<'u, 'd> {
             6 => {
                 let from = self.dtype()?;
                 let inner = self.expr(from, d)?;
-                // `np.int32(5)` of a bare literal must fit the dtype; a typed
-                // operand converts (wrapping, saturating) instead.
-                let bare = inner.trim_matches(|c| c == '(' || c == ')').parse::<f64>().is_ok();
+                // `np.int32(5)` of a literal (or of arithmetic on literals
+                // only, as `(-(-5))`, still a Python int) must fit the
+                // dtype; a typed operand converts (wrapping, saturating).
+                let bare = literals_only(&inner);
                 let inner = if bare { format!("{}({inner})", np_cast(from)) } else { inner };
                 format!("{}({inner})", np_cast(dtype))
             }
@@ -1113,6 +1114,12 @@ fn np_cast(dtype: ScalarType) -> String {
 }
 
 /// Source text for a scalar of exactly its dtype.
+/// Whether an expression's text is made of literals only (no names, no
+/// `np.` casts): its value is then a weak Python literal to the checker.
+fn literals_only(text: &str) -> bool {
+    text.chars().all(|c| c.is_ascii_digit() || " .eE+-*/%&|^<>()".contains(c))
+}
+
 fn literal_text(value: Scalar) -> String {
     match value {
         Scalar::Bool(v) => (if v { "True" } else { "False" }).to_string(),
@@ -1149,6 +1156,17 @@ mod tests {
     fn empty_input_gives_a_small_program() {
         let generated = generate(&mut Unstructured::new(&[])).unwrap();
         assert!(generated.source.contains("def kernel("), "{}", generated.source);
+    }
+
+    #[test]
+    fn arithmetic_on_literals_is_a_literal() {
+        // Found by the seeded run (seed 1): `np.int16((-(-8864409979783415796)))`
+        // was generated as if its operand were typed, and rejected (E0407).
+        assert!(literals_only("(-(-8864409979783415796))"));
+        assert!(literals_only("(1.5e-3 * (2 + 3))"));
+        assert!(!literals_only("(-v3)"));
+        assert!(!literals_only("np.int16(5)"));
+        assert!(!literals_only("(-math.inf)"));
     }
 
     #[test]
