@@ -1,6 +1,7 @@
 //! Compiles one kernel of a .kern file repeatedly and prints the mean time per
 //! compile: `cargo run --release --example compile_loop -- FILE SIGNATURE N`
-//! (for profiling the compiler, e.g. under `perf record`).
+//! (for profiling the compiler, e.g. under `perf record`). With `PASSES=1`
+//! set, it also prints the time of each Cranelift pass, summed over the runs.
 use kernjit::jit::engine::CompiledProgram;
 use kernjit::jit::lower::LowerOptions;
 use kernjit::types::parse_signature;
@@ -23,6 +24,9 @@ fn main() {
     let t = std::time::Instant::now();
     for _ in 0..n {
         drop(CompiledProgram::compile(&program, &options, false).unwrap());
+    }
+    if std::env::var_os("PASSES").is_some() {
+        println!("{}", cranelift_codegen::timing::take_current());
     }
     println!("{:.3} ms per compile", t.elapsed().as_secs_f64() * 1e3 / n as f64);
 }

@@ -14,6 +14,7 @@
 //! result, never through a trap or an unwind.
 
 use super::abi::{self, ArrayArg};
+use super::codegen;
 use super::hoist::{self, AxisIndex, Induction};
 use super::runtime::{self, Site};
 use crate::mathlib::{self, MathFunction};
@@ -163,14 +164,17 @@ pub fn lower_with_listings(
     let mut checks = BoundsChecks::default();
     let mut clif = keep_clif.then(String::new);
     let mut asm = keep_asm.then(String::new);
-    let mut context = module.make_context();
-    context.set_disasm(keep_asm);
+    let mut jobs = Vec::new();
+    let mut labels = Vec::new();
     let mut builder_context = FunctionBuilderContext::new();
     let mut phases = CodegenPhases::default();
     let lower_started = std::time::Instant::now();
     let entry_layouts = entry_layouts(program, options);
     let inlinable: Vec<bool> = program.functions.iter().map(inlinable).collect();
     let recursive = recursive_functions(program);
+    // Without a cycle of calls, no chain of calls is longer than the number
+    // of functions: below the limit, the depth needs no counting.
+    let track_depth = recursive.contains(&true) || program.functions.len() >= RECURSION_LIMIT;
     let mut outlined = Vec::new();
     let mut parallel_loops = Vec::new();
     for (index, function) in program.functions.iter().enumerate() {
@@ -178,9 +182,10 @@ pub fn lower_with_listings(
             // Every call to it is inlined: no code of its own.
             continue;
         }
-        context.func.signature = function_signature(&module, function);
+        let signature = function_signature(&module, function);
+        let mut func = ir::Function::with_name_signature(ir::UserFuncName::default(), signature);
         {
-            let builder = FunctionBuilder::new(&mut context.func, &mut builder_context);
+            let builder = FunctionBuilder::new(&mut func, &mut builder_context);
             let layouts = if index == program.entry.0 as usize { entry_layouts.as_slice() } else { &[] };
             let translator = Translator::new(
                 builder,
@@ -193,7 +198,7 @@ pub fn lower_with_listings(
                 options,
                 layouts,
                 &inlinable,
-                recursive[index],
+                Recursion { function: recursive[index], tracked: track_depth },
                 &mut outlined,
             );
             let counted = translator.translate_function();
@@ -202,40 +207,36 @@ pub fn lower_with_listings(
             checks.hoisted += counted.hoisted;
         }
         if let Some(text) = clif.as_mut() {
-            text.push_str(&format!("; {} ({})\n{}\n", function.name, index, context.func.display()));
+            text.push_str(&format!("; {} ({})\n{}\n", function.name, index, func.display()));
         }
-        let cranelift_started = std::time::Instant::now();
-        module.define_function(func_ids[index], &mut context).map_err(|e| format!("{e:?}"))?;
-        phases.cranelift += cranelift_started.elapsed();
-        if let (Some(text), Some(code)) = (asm.as_mut(), context.compiled_code()) {
-            let listing = code.vcode.clone().unwrap_or_default();
-            text.push_str(&format!("; {} ({index}), {} bytes\n{listing}\n", function.name, code.code_buffer().len()));
-        }
-        module.clear_context(&mut context);
-        context.set_disasm(keep_asm);
+        labels.push(format!("{} ({index})", function.name));
+        jobs.push(codegen::Job { id: func_ids[index], func });
         for body in outlined.drain(..) {
-            context.func = body.func;
             let name = &body.report.body;
             if let Some(text) = clif.as_mut() {
-                text.push_str(&format!("; {name} (prange body in {})\n{}\n", function.name, context.func.display()));
+                text.push_str(&format!("; {name} (prange body in {})\n{}\n", function.name, body.func.display()));
             }
-            let cranelift_started = std::time::Instant::now();
-            module.define_function(body.id, &mut context).map_err(|e| format!("{e:?}"))?;
-            phases.cranelift += cranelift_started.elapsed();
-            if let (Some(text), Some(code)) = (asm.as_mut(), context.compiled_code()) {
-                let listing = code.vcode.clone().unwrap_or_default();
-                text.push_str(&format!("; {name}, {} bytes\n{listing}\n", code.code_buffer().len()));
-            }
-            module.clear_context(&mut context);
-            context.set_disasm(keep_asm);
+            labels.push(name.clone());
+            jobs.push(codegen::Job { id: body.id, func: body.func });
             parallel_loops.push(body.report);
         }
     }
+    let (entry_id, entry_func) = translate_entry(&mut module, program, &func_ids, &mut builder_context)?;
+    jobs.push(codegen::Job { id: entry_id, func: entry_func });
+    labels.push("entry".to_string());
+    phases.lower = lower_started.elapsed();
 
     let cranelift_started = std::time::Instant::now();
-    let entry_id = define_entry(&mut module, program, &func_ids, &mut context, &mut builder_context)?;
-    phases.cranelift += cranelift_started.elapsed();
-    phases.lower = lower_started.elapsed().saturating_sub(phases.cranelift);
+    let compiled = codegen::compile(module.isa(), jobs, keep_asm)?;
+    for (code, label) in compiled.iter().zip(&labels) {
+        module
+            .define_function_bytes(code.id, code.alignment, &code.bytes, &code.relocs)
+            .map_err(|e| format!("{e:?}"))?;
+        if let (Some(text), Some(listing)) = (asm.as_mut(), &code.listing) {
+            text.push_str(&format!("; {label}, {} bytes\n{listing}\n", code.bytes.len()));
+        }
+    }
+    phases.cranelift = cranelift_started.elapsed();
     let finalize_started = std::time::Instant::now();
     module.finalize_definitions().map_err(|e| e.to_string())?;
     let entry = module.get_finalized_function(entry_id);
@@ -275,6 +276,16 @@ fn same_element_read(value: &tir::Expr, array: &tir::Expr, indices: &[tir::Expr]
         }
         _ => None,
     }
+}
+
+/// What a function's code does about recursion.
+#[derive(Clone, Copy, Debug)]
+struct Recursion {
+    /// The function is on a cycle of calls: it checks the stack on entry.
+    function: bool,
+    /// The program counts call depth (it has a cycle of calls, or more
+    /// functions than the depth limit): every call checks and counts it.
+    tracked: bool,
 }
 
 /// Per function: whether it can reach itself through calls.
@@ -378,6 +389,10 @@ fn build_host_isa(options: &LowerOptions) -> Result<cranelift_codegen::isa::Owne
     // loops: mandelbrot ran 4x slower (122 vs 36 ms). The default
     // (backtracking) allocator stays.
     set(&mut flags, "is_pic", "false")?;
+    // Nothing unwinds through kernel code (helpers return status codes, and
+    // a panic cannot cross their `extern "C"`), and cranelift-jit registers
+    // no unwind tables: emitting them would be wasted work.
+    set(&mut flags, "unwind_info", "false")?;
     set(&mut flags, "enable_verifier", if options.verify { "true" } else { "false" })?;
     let isa_builder = cranelift_native::builder().map_err(|e| e.to_string())?;
     isa_builder.finish(settings::Flags::new(flags)).map_err(|e| e.to_string())
@@ -420,13 +435,12 @@ fn function_signature(module: &JITModule, function: &tir::Function) -> ir::Signa
 
 /// The entry trampoline: unpacks 8-byte argument slots, calls the entry
 /// function, packs its results.
-fn define_entry(
+fn translate_entry(
     module: &mut JITModule,
     program: &tir::Program,
     func_ids: &[FuncId],
-    context: &mut cranelift_codegen::Context,
     builder_context: &mut FunctionBuilderContext,
-) -> Result<FuncId, String> {
+) -> Result<(FuncId, ir::Function), String> {
     let entry = program.entry_function();
     let mut signature = module.make_signature();
     for _ in 0..3 {
@@ -434,9 +448,9 @@ fn define_entry(
     }
     signature.returns.push(AbiParam::new(cl::I8));
     let id = module.declare_function("kernjit_entry", Linkage::Local, &signature).map_err(|e| e.to_string())?;
-    context.func.signature = signature;
+    let mut func = ir::Function::with_name_signature(ir::UserFuncName::default(), signature);
     {
-        let mut builder = FunctionBuilder::new(&mut context.func, builder_context);
+        let mut builder = FunctionBuilder::new(&mut func, builder_context);
         let block = builder.create_block();
         builder.append_block_params_for_function_params(block);
         builder.switch_to_block(block);
@@ -458,9 +472,7 @@ fn define_entry(
         builder.ins().return_(&[status]);
         builder.finalize(module.isa().frontend_config());
     }
-    module.define_function(id, context).map_err(|e| format!("{e:?}"))?;
-    module.clear_context(context);
-    Ok(id)
+    Ok((id, func))
 }
 
 /// Runtime helpers and math routines, declared once per module and imported
@@ -693,8 +705,9 @@ struct Translator<'a, 'b> {
     param_layouts: &'a [Layout],
     /// Per function of the program: whether calls to it are inlined.
     inlinable: &'a [bool],
-    /// Whether this function is on a cycle of calls (checks its stack).
-    recursive: bool,
+    /// Whether this function is on a cycle of calls (checks its stack), and
+    /// whether the program keeps a call depth at all.
+    recursion: Recursion,
     /// Outlined `prange` bodies, compiled after this function.
     outlined: &'a mut Vec<Outlined>,
     /// While translating an inlined callee's body: where its `return`
@@ -752,7 +765,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         options: &'a LowerOptions,
         param_layouts: &'a [Layout],
         inlinable: &'a [bool],
-        recursive: bool,
+        recursion: Recursion,
         outlined: &'a mut Vec<Outlined>,
     ) -> Translator<'a, 'b> {
         let data_flags = MemFlagsData::trusted();
@@ -775,7 +788,7 @@ impl<'a, 'b> Translator<'a, 'b> {
             options,
             param_layouts,
             inlinable,
-            recursive,
+            recursion,
             outlined,
             inline_exit: None,
             locals: Vec::new(),
@@ -806,7 +819,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         }
         let entry = self.builder.current_block().expect("entry block");
         let params = self.builder.block_params(entry).to_vec();
-        if self.recursive {
+        if self.recursion.function {
             // Recursion is limited by depth (1000 calls) and, for frames too
             // large for the stack the host provides, by the stack itself.
             // Reported at the `def` line's start (`def name`).
@@ -1236,6 +1249,9 @@ impl<'a, 'b> Translator<'a, 'b> {
     /// The Python trip count of `range(start, stop, step)` (step != 0), as
     /// an unsigned i64, computed without overflow.
     fn trip_count(&mut self, start: ClValue, stop: ClValue, step: ClValue) -> ClValue {
+        if let Some(step) = self.const_int(step).filter(|&step| step != 0) {
+            return self.trip_count_by(start, stop, step);
+        }
         let positive = self.builder.ins().icmp_imm_s(IntCC::SignedGreaterThan, step, 0);
         // Distance and divisor as unsigned values, for either direction.
         let up_distance = self.builder.ins().isub(stop, start);
@@ -1255,6 +1271,38 @@ impl<'a, 'b> Translator<'a, 'b> {
         self.builder.ins().select(nonempty, count, zero)
     }
 
+    /// [`Self::trip_count`] for a step known here (most loops): one
+    /// direction, and no division for a unit step.
+    fn trip_count_by(&mut self, start: ClValue, stop: ClValue, step: i64) -> ClValue {
+        let (low, high) = if step > 0 { (start, stop) } else { (stop, start) };
+        let nonempty = self.builder.ins().icmp(IntCC::SignedLessThan, low, high);
+        let distance = self.builder.ins().isub(high, low);
+        let count = match step.unsigned_abs() {
+            1 => distance,
+            divisor => {
+                let distance_minus_one = self.builder.ins().iadd_imm_s(distance, -1);
+                let divisor = self.i64_const(divisor as i64);
+                let quotient = self.builder.ins().udiv(distance_minus_one, divisor);
+                self.builder.ins().iadd_imm_s(quotient, 1)
+            }
+        };
+        let zero = self.i64_const(0);
+        self.builder.ins().select(nonempty, count, zero)
+    }
+
+    /// The value of `value` when it is an integer constant of this
+    /// function (as the front end emitted it; Cranelift folds the rest).
+    fn const_int(&self, value: ClValue) -> Option<i64> {
+        let dfg = &self.builder.func.dfg;
+        let ir::ValueDef::Result(inst, 0) = dfg.value_def(dfg.resolve_aliases(value)) else { return None };
+        match dfg.insts[inst] {
+            ir::InstructionData::UnaryImm { opcode: ir::Opcode::Iconst, imm } if dfg.value_type(value) == cl::I64 => {
+                Some(imm.bits())
+            }
+            _ => None,
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn translate_for(
         &mut self,
@@ -1270,9 +1318,11 @@ impl<'a, 'b> Translator<'a, 'b> {
         let start = self.translate_expr(start).scalar();
         let stop = self.translate_expr(stop).scalar();
         let step = self.translate_expr(step).scalar();
-        let site = self.site(range_span, "");
-        let nonzero = self.builder.ins().icmp_imm_s(IntCC::NotEqual, step, 0);
-        self.check(nonzero, abi::ERROR_ZERO_STEP, site, (0, 0), None, &[]);
+        if self.const_int(step).is_none_or(|step| step == 0) {
+            let site = self.site(range_span, "");
+            let nonzero = self.builder.ins().icmp_imm_s(IntCC::NotEqual, step, 0);
+            self.check(nonzero, abi::ERROR_ZERO_STEP, site, (0, 0), None, &[]);
+        }
         let count = self.trip_count(start, stop, step);
         let fact = hoist::in_bounds_fact(var, start_expr, stop_expr, step_expr, body);
         if let Some(fact) = fact {
@@ -1718,7 +1768,7 @@ impl<'a, 'b> Translator<'a, 'b> {
             self.options,
             &[],
             self.inlinable,
-            false,
+            Recursion { function: false, ..self.recursion },
             &mut *self.outlined,
         );
         inner.in_bounds = self.in_bounds.clone();
@@ -2234,16 +2284,21 @@ impl<'a, 'b> Translator<'a, 'b> {
             }
         }
         // Recursion limit: the entry runs at depth 0.
-        let site = self.site(span, "");
-        let depth = self.builder.ins().load(cl::I64, self.plain_flags, self.ctx, abi::CONTEXT_DEPTH_OFFSET);
-        let deeper = self.builder.ins().iadd_imm_s(depth, 1);
-        let allowed = self.builder.ins().icmp_imm_s(IntCC::SignedLessThanOrEqual, deeper, RECURSION_LIMIT as i64);
-        self.check(allowed, abi::ERROR_RECURSION_TOO_DEEP, site, (0, 0), None, &[]);
-        self.builder.ins().store(self.plain_flags, deeper, self.ctx, abi::CONTEXT_DEPTH_OFFSET);
+        let depth = self.recursion.tracked.then(|| {
+            let site = self.site(span, "");
+            let depth = self.builder.ins().load(cl::I64, self.plain_flags, self.ctx, abi::CONTEXT_DEPTH_OFFSET);
+            let deeper = self.builder.ins().iadd_imm_s(depth, 1);
+            let allowed = self.builder.ins().icmp_imm_s(IntCC::SignedLessThanOrEqual, deeper, RECURSION_LIMIT as i64);
+            self.check(allowed, abi::ERROR_RECURSION_TOO_DEEP, site, (0, 0), None, &[]);
+            self.builder.ins().store(self.plain_flags, deeper, self.ctx, abi::CONTEXT_DEPTH_OFFSET);
+            depth
+        });
         let callee = self.module.declare_func_in_func(self.func_ids[func.0 as usize], self.builder.func);
         let call = self.builder.ins().call(callee, &values);
         let results = self.builder.inst_results(call).to_vec();
-        self.builder.ins().store(self.plain_flags, depth, self.ctx, abi::CONTEXT_DEPTH_OFFSET);
+        if let Some(depth) = depth {
+            self.builder.ins().store(self.plain_flags, depth, self.ctx, abi::CONTEXT_DEPTH_OFFSET);
+        }
         let failed = self.builder.ins().icmp_imm_s(IntCC::NotEqual, results[0], abi::STATUS_OK as i64);
         self.propagate_if(failed);
         let values: Vec<ClValue> = result_types
@@ -2267,15 +2322,17 @@ impl<'a, 'b> Translator<'a, 'b> {
     /// A call to a small leaf function, translated in place: its locals
     /// become variables of this function (zero at the call, as at a call's
     /// start), its `return` a jump to a merge block. The only trace of the
-    /// call is the recursion-depth check, which a leaf needs at its call
-    /// site only.
+    /// call is the recursion-depth check (in a program that counts depth),
+    /// which a leaf needs at its call site only.
     fn translate_inlined_call(&mut self, func: tir::FuncId, args: &'a [tir::Expr], span: Span) -> Val {
         let callee = self.program.function(func);
         let values: Vec<Val> = args.iter().map(|arg| self.translate_expr(arg)).collect();
-        let site = self.site(span, "");
-        let depth = self.builder.ins().load(cl::I64, self.plain_flags, self.ctx, abi::CONTEXT_DEPTH_OFFSET);
-        let allowed = self.builder.ins().icmp_imm_s(IntCC::SignedLessThan, depth, RECURSION_LIMIT as i64);
-        self.check(allowed, abi::ERROR_RECURSION_TOO_DEEP, site, (0, 0), None, &[]);
+        if self.recursion.tracked {
+            let site = self.site(span, "");
+            let depth = self.builder.ins().load(cl::I64, self.plain_flags, self.ctx, abi::CONTEXT_DEPTH_OFFSET);
+            let allowed = self.builder.ins().icmp_imm_s(IntCC::SignedLessThan, depth, RECURSION_LIMIT as i64);
+            self.check(allowed, abi::ERROR_RECURSION_TOO_DEEP, site, (0, 0), None, &[]);
+        }
 
         let exit = self.builder.create_block();
         let result_types = flat_types(&callee.ret);

@@ -7,6 +7,7 @@
 
 pub mod abi;
 pub mod cache;
+pub mod codegen;
 pub mod engine;
 pub mod hoist;
 pub mod lower;
