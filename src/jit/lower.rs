@@ -145,7 +145,7 @@ pub fn lower_with_listings(
     keep_asm: bool,
 ) -> Result<Lowered, String> {
     let isa = host_isa(options)?;
-    let mut jit_builder = JITBuilder::with_isa(isa, default_libcall_names());
+    let mut jit_builder = JITBuilder::with_isa(isa.clone(), default_libcall_names());
     // One lookup in a table built once per process, rather than a fresh
     // symbol map per compiled program.
     jit_builder.symbol_lookup_fn(Box::new(super::runtime::symbol_address));
@@ -227,7 +227,7 @@ pub fn lower_with_listings(
     phases.lower = lower_started.elapsed();
 
     let cranelift_started = std::time::Instant::now();
-    let compiled = codegen::compile(module.isa(), jobs, keep_asm)?;
+    let compiled = codegen::compile(&isa, jobs, keep_asm)?;
     for (code, label) in compiled.iter().zip(&labels) {
         module
             .define_function_bytes(code.id, code.alignment, &code.bytes, &code.relocs)
