@@ -14,7 +14,9 @@
 //!   does, so versioning never changes what a program does, only how fast.
 //!   Only innermost loops are versioned (small constant loops inside do not
 //!   count, and their variables are affine too: `xtap[j, t]` for
-//!   `t in range(4)`), and hoisting is per axis (`src[r, c]` with a loaded
+//!   `t in range(4)`; a call to a function that loops counts as a loop:
+//!   beside it the checks cost nothing, and its inlined copy would double
+//!   the compile time), and hoisting is per axis (`src[r, c]` with a loaded
 //!   `c` still hoists the check on `r`).
 //!
 //! "Invariant" is syntactic and conservative: constants, scalar locals the
@@ -146,14 +148,23 @@ pub fn small_loop_trips(start: &Expr, stop: &Expr, step: &Expr, body: &[Stmt]) -
 ///
 /// Only innermost loops are versioned (a body whose only loops are small
 /// ones counts): a copy of an outer loop would copy its inner loops, and
-/// versioning them too would multiply the copies.
-pub fn hoistable<'a>(var: LocalId, body: &'a [Stmt], function: &tir::Function) -> (Vec<Access<'a>>, usize) {
+/// versioning them too would multiply the copies. A call to a function that
+/// loops (`looping`, from [`looping_functions`]) counts as a loop: its
+/// inlined copy would be copied too, and next to its loop the checks cost
+/// nothing.
+pub fn hoistable<'a>(
+    var: LocalId,
+    body: &'a [Stmt],
+    function: &tir::Function,
+    looping: &[bool],
+) -> (Vec<Access<'a>>, usize) {
     let mut assigned = assigned_locals(body);
     // A loop variable the body reassigns is not `start + t * step`: indices
     // using it are neither invariant nor affine.
     let induction = !assigned.contains(&var);
     assigned.insert(var);
     let mut walker = Walker::new(var, Some(function));
+    walker.looping = looping;
     walker.induction = induction;
     walker.assigned = assigned;
     walker.block(body);
@@ -189,9 +200,46 @@ pub fn assigned_locals(block: &[Stmt]) -> HashSet<LocalId> {
     out
 }
 
+/// Per function of `program`: whether running it can loop, that is it is
+/// `recursive` (on a cycle of calls), its body has a `while` or `for`, or it
+/// calls a function that can.
+pub fn looping_functions(program: &tir::Program, recursive: &[bool]) -> Vec<bool> {
+    let count = program.functions.len();
+    let mut callees = vec![Vec::new(); count];
+    let mut looping = vec![false; count];
+    for (index, function) in program.functions.iter().enumerate() {
+        looping[index] = recursive.get(index).copied().unwrap_or(true)
+            || tir::any_stmt(&function.body, &mut |stmt| {
+                matches!(stmt.kind, StmtKind::While { .. } | StmtKind::ForRange { .. })
+            });
+        tir::for_each_expr(&function.body, &mut |expr| {
+            if let ExprKind::Call { func, .. } = expr.kind {
+                callees[index].push(func.0 as usize);
+            }
+        });
+    }
+    // A caller of a looping function loops: propagate until nothing changes
+    // (at most one round per function).
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for index in 0..count {
+            if !looping[index] && callees[index].iter().any(|&callee| looping.get(callee).copied().unwrap_or(true)) {
+                looping[index] = true;
+                changed = true;
+            }
+        }
+    }
+    looping
+}
+
 struct Walker<'a, 'f> {
-    /// Loops in the body that are not small.
+    /// Loops in the body that are not small (calls to looping functions
+    /// included).
     loops: usize,
+    /// Per function of the program: whether it loops (empty: unknown, no
+    /// call counts as a loop).
+    looping: &'f [bool],
     /// Calls in the body.
     calls: usize,
     var: LocalId,
@@ -212,6 +260,7 @@ impl<'a, 'f> Walker<'a, 'f> {
     fn new(var: LocalId, function: Option<&'f tir::Function>) -> Walker<'a, 'f> {
         Walker {
             loops: 0,
+            looping: &[],
             calls: 0,
             var,
             induction: false,
@@ -277,9 +326,12 @@ impl<'a, 'f> Walker<'a, 'f> {
         self.nodes += 1;
         match &expr.kind {
             ExprKind::Index { array, indices, .. } => self.access(index_key(expr), array, indices),
-            ExprKind::Call { .. } => {
+            ExprKind::Call { func, .. } => {
                 self.calls += 1;
                 self.nodes += CALL_NODES;
+                if self.looping.get(func.0 as usize).copied().unwrap_or(false) {
+                    self.loops += 1;
+                }
             }
             _ => {}
         }
@@ -344,6 +396,46 @@ impl<'a, 'f> Walker<'a, 'f> {
                 matches!(args.as_slice(), [array] if matches!(array.kind, ExprKind::Local(local) if !self.assigned.contains(&local)))
             }
             _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::ScalarType;
+
+    #[test]
+    fn a_function_loops_if_it_or_a_callee_loops_or_recurses() {
+        let source = "\
+def leaf(x):
+    return x * 2.0 + 1.0
+
+def spin(x):
+    while x > 1.0:
+        x = x * 0.5
+    return x
+
+def calls_spin(x):
+    return spin(x) + leaf(x)
+
+def fact(n: i64) -> i64:
+    if n <= 1:
+        return 1
+    return n * fact(n - 1)
+
+def k(x):
+    return leaf(x) + calls_spin(x) + fact(3)
+";
+        let module = crate::Module::parse("t.kern", source.as_bytes()).unwrap();
+        let program = module.specialise("k", &[Type::Scalar(ScalarType::F64)]).unwrap();
+        let recursive: Vec<bool> = program.functions.iter().map(|f| f.name == "fact").collect();
+        let looping = looping_functions(&program, &recursive);
+        let by_name: Vec<(&str, bool)> =
+            program.functions.iter().zip(&looping).map(|(f, &l)| (f.name.as_str(), l)).collect();
+        for (name, expected) in [("leaf", false), ("spin", true), ("calls_spin", true), ("fact", true), ("k", true)] {
+            let found = by_name.iter().find(|(n, _)| *n == name).map(|(_, l)| *l);
+            assert_eq!(found, Some(expected), "{name}: {by_name:?}");
         }
     }
 }

@@ -172,6 +172,7 @@ pub fn lower_with_listings(
     let entry_layouts = entry_layouts(program, options);
     let inlinable: Vec<bool> = program.functions.iter().map(inlinable).collect();
     let recursive = recursive_functions(program);
+    let looping = hoist::looping_functions(program, &recursive);
     // Without a cycle of calls, no chain of calls is longer than the number
     // of functions: below the limit, the depth needs no counting.
     let track_depth = recursive.contains(&true) || program.functions.len() >= RECURSION_LIMIT;
@@ -197,7 +198,7 @@ pub fn lower_with_listings(
                 &mut sites,
                 options,
                 layouts,
-                &inlinable,
+                (&inlinable, &looping),
                 Recursion { function: recursive[index], tracked: track_depth },
                 &mut outlined,
             );
@@ -705,6 +706,8 @@ struct Translator<'a, 'b> {
     param_layouts: &'a [Layout],
     /// Per function of the program: whether calls to it are inlined.
     inlinable: &'a [bool],
+    /// Per function of the program: whether it loops (`hoist::looping_functions`).
+    looping: &'a [bool],
     /// Whether this function is on a cycle of calls (checks its stack), and
     /// whether the program keeps a call depth at all.
     recursion: Recursion,
@@ -764,7 +767,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         sites: &'a mut Vec<Site>,
         options: &'a LowerOptions,
         param_layouts: &'a [Layout],
-        inlinable: &'a [bool],
+        (inlinable, looping): (&'a [bool], &'a [bool]),
         recursion: Recursion,
         outlined: &'a mut Vec<Outlined>,
     ) -> Translator<'a, 'b> {
@@ -788,6 +791,7 @@ impl<'a, 'b> Translator<'a, 'b> {
             options,
             param_layouts,
             inlinable,
+            looping,
             recursion,
             outlined,
             inline_exit: None,
@@ -1412,7 +1416,7 @@ impl<'a, 'b> Translator<'a, 'b> {
     /// The accesses in the loop's body worth checking before the loop: those
     /// `hoist::hoistable` finds, less those already proven or hoisted.
     fn accesses_to_hoist(&mut self, var: tir::LocalId, body: &'a [tir::Stmt]) -> Vec<hoist::Access<'a>> {
-        let (mut accesses, nodes) = hoist::hoistable(var, body, self.function);
+        let (mut accesses, nodes) = hoist::hoistable(var, body, self.function, self.looping);
         if nodes > self.version_budget {
             return Vec::new();
         }
@@ -1767,7 +1771,7 @@ impl<'a, 'b> Translator<'a, 'b> {
             &mut *self.sites,
             self.options,
             &[],
-            self.inlinable,
+            (self.inlinable, self.looping),
             Recursion { function: false, ..self.recursion },
             &mut *self.outlined,
         );
