@@ -551,6 +551,10 @@ const PARTIALS_PER_REDUCTION: u32 = 1024;
 struct Capture {
     local: tir::LocalId,
     slots: Vec<CaptureSlot>,
+    /// For an array parameter of a layout the host guarantees that the
+    /// function never rebinds: its strides follow from its extents in the
+    /// body too (a unit stride stays a constant there).
+    layout: Layout,
 }
 
 struct CaptureSlot {
@@ -1709,8 +1713,18 @@ impl<'a, 'b> Translator<'a, 'b> {
             read.remove(&reduction.local);
         }
         let mut next = ENV_CAPTURES;
+        // Known layouts hold only for parameters of the function being
+        // translated (not of an inlined callee) that it never rebinds.
+        let rebound =
+            if self.inline_exit.is_none() { hoist::assigned_locals(&self.function.body) } else { HashSet::new() };
         read.into_iter()
             .map(|local| {
+                let layout = match self.function.params.iter().position(|&param| param == local) {
+                    Some(position) if self.inline_exit.is_none() && !rebound.contains(&local) => {
+                        self.param_layouts.get(position).copied().unwrap_or_default()
+                    }
+                    _ => Layout::Any,
+                };
                 let values = self.read_local(local).into_values();
                 let slots = values
                     .into_iter()
@@ -1724,7 +1738,7 @@ impl<'a, 'b> Translator<'a, 'b> {
                         CaptureSlot { ty, offset, constant }
                     })
                     .collect();
-                Capture { local, slots }
+                Capture { local, slots, layout }
             })
             .collect()
     }
@@ -1827,7 +1841,11 @@ impl<'a, 'b> Translator<'a, 'b> {
                 })
                 .collect();
             let ty = self.function.local(capture.local).ty.clone();
-            let value = Val::from_values(&ty, values);
+            let mut value = Val::from_values(&ty, values);
+            if let (Val::Array(array), Layout::C | Layout::F) = (&mut value, capture.layout) {
+                // The loaded strides go unused (pure loads: never emitted).
+                array.strides = self.contiguous_strides(&array.shape, capture.layout);
+            }
             self.assign(capture.local, value);
         }
 

@@ -270,3 +270,56 @@ fn short_loops_and_single_threads_run_serially_with_the_same_results() {
         assert_eq!(outcome(Ok(result), &[]), expected);
     }
 }
+
+/// A contiguous array parameter keeps its layout class inside a `prange`
+/// body (whose code derives the strides from the extents, as the kernel's
+/// does); a parameter rebound to a view before the loop, or passed on to a
+/// helper, has any strides there.
+#[test]
+fn contiguous_parameters_inside_prange_bodies_in_both_orders() {
+    let module = parse(
+        "\
+def scale(a, out):
+    for i in prange(a.shape[0]):
+        for j in range(a.shape[1]):
+            out[i, j] = a[i, j] * 2.0 + j
+
+def rebound(a, out):
+    a = a[1:, 2:]
+    for i in prange(a.shape[0]):
+        for j in range(a.shape[1]):
+            out[i, j] = a[i, j] - i
+
+def fill(a, out):
+    for i in prange(a.shape[0]):
+        for j in range(a.shape[1]):
+            out[i, j] = a[i, j] + a[j % 3, i % 2]
+
+def through_helper(a, out):
+    fill(a, out)
+",
+    );
+    use ndarray::{Array2, ShapeBuilder};
+    let value = |(i, j): (usize, usize)| (i * 7 + j) as f64 * 0.5 - 3.0;
+    let inputs = [Array2::from_shape_fn((5, 7), value), Array2::from_shape_fn((5, 7).f(), value)];
+    for kernel in ["scale", "rebound", "fill", "through_helper"] {
+        for a in &inputs {
+            for out in &inputs {
+                let args = || vec![array_value(a), array_value(&(out * 0.0 + 1.0))];
+                let mut interp_args = args();
+                let expected = outcome(module.interpret(kernel, &mut interp_args), &interp_args);
+                for threads in [1, 2] {
+                    let mut jit_args = args();
+                    let compiled = outcome(parallel(&module, threads).run(kernel, &mut jit_args), &jit_args);
+                    assert_eq!(
+                        compiled,
+                        expected,
+                        "{kernel}, {threads} threads, a {:?}, out {:?}",
+                        a.strides(),
+                        out.strides()
+                    );
+                }
+            }
+        }
+    }
+}
