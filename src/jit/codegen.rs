@@ -113,11 +113,32 @@ impl Batch {
 
 type Task = Box<dyn FnOnce() + Send>;
 
-/// Hands `task` to the compile helper threads, started on first use (one
-/// per core but the caller's); runs it here if they could not be started.
+/// Starts the compile helper threads now rather than in the first compile
+/// that needs them (`lower::prepare`).
+pub fn start_helpers() {
+    if cores() > 1 {
+        helpers();
+    }
+}
+
+/// Hands `task` to the compile helper threads; runs it here if they could
+/// not be started.
 fn submit(task: Task) {
+    match helpers() {
+        Some(sender) => {
+            if let Err(mpsc::SendError(task)) = lock(sender).send(task) {
+                task();
+            }
+        }
+        None => task(),
+    }
+}
+
+/// The compile helper threads' queue, started on first use (one thread per
+/// core but the caller's); `None` if none could be started.
+fn helpers() -> &'static Option<Mutex<mpsc::Sender<Task>>> {
     static HELPERS: OnceLock<Option<Mutex<mpsc::Sender<Task>>>> = OnceLock::new();
-    let helpers = HELPERS.get_or_init(|| {
+    HELPERS.get_or_init(|| {
         let (sender, receiver) = mpsc::channel::<Task>();
         let receiver = Arc::new(Mutex::new(receiver));
         let mut started = 0;
@@ -133,15 +154,7 @@ fn submit(task: Task) {
             started += spawned.is_ok() as usize;
         }
         (started > 0).then(|| Mutex::new(sender))
-    });
-    match helpers {
-        Some(sender) => {
-            if let Err(mpsc::SendError(task)) = lock(sender).send(task) {
-                task();
-            }
-        }
-        None => task(),
-    }
+    })
 }
 
 /// Runs `f` with this thread's Cranelift context, kept from one compile to

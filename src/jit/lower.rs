@@ -361,11 +361,13 @@ fn entry_layouts(program: &tir::Program, options: &LowerOptions) -> Vec<Layout> 
         .collect()
 }
 
-/// Does the once-per-process work of compiling ahead of time: detects the
-/// CPU and builds the code generator's flags (for these options' verifier
-/// and optimisation settings). `kernjit bench` calls it so that the first
-/// bench line's compile time is that of the kernel alone.
+/// Does the once-per-process work of compiling ahead of time: starts the
+/// compile helper threads, detects the CPU and builds the code generator's
+/// flags (for these options' verifier and optimisation settings). `kernjit
+/// bench` calls it so that the first bench line's compile time is that of
+/// the kernel alone.
 pub fn prepare(options: &LowerOptions) -> Result<(), String> {
+    codegen::start_helpers();
     host_isa(options).map(drop)
 }
 
