@@ -664,6 +664,24 @@ pub fn for_each_expr(block: &[Stmt], visit: &mut impl FnMut(&Expr)) {
     }
 }
 
+/// Per function of `program`: the indices of the functions its body calls
+/// (once per call site).
+pub fn call_graph(program: &Program) -> Vec<Vec<usize>> {
+    program
+        .functions
+        .iter()
+        .map(|function| {
+            let mut callees = Vec::new();
+            for_each_expr(&function.body, &mut |expr| {
+                if let ExprKind::Call { func, .. } = expr.kind {
+                    callees.push(func.0 as usize);
+                }
+            });
+            callees
+        })
+        .collect()
+}
+
 /// Whether `pred` holds for some statement of `block`, nested ones included.
 pub fn any_stmt(block: &[Stmt], pred: &mut impl FnMut(&Stmt) -> bool) -> bool {
     block.iter().any(|stmt| {

@@ -202,22 +202,20 @@ pub fn assigned_locals(block: &[Stmt]) -> HashSet<LocalId> {
 
 /// Per function of `program`: whether running it can loop, that is it is
 /// `recursive` (on a cycle of calls), its body has a `while` or `for`, or it
-/// calls a function that can.
-pub fn looping_functions(program: &tir::Program, recursive: &[bool]) -> Vec<bool> {
+/// calls (`callees`, from `tir::call_graph`) a function that can.
+pub fn looping_functions(program: &tir::Program, callees: &[Vec<usize>], recursive: &[bool]) -> Vec<bool> {
     let count = program.functions.len();
-    let mut callees = vec![Vec::new(); count];
-    let mut looping = vec![false; count];
-    for (index, function) in program.functions.iter().enumerate() {
-        looping[index] = recursive.get(index).copied().unwrap_or(true)
-            || tir::any_stmt(&function.body, &mut |stmt| {
-                matches!(stmt.kind, StmtKind::While { .. } | StmtKind::ForRange { .. })
-            });
-        tir::for_each_expr(&function.body, &mut |expr| {
-            if let ExprKind::Call { func, .. } = expr.kind {
-                callees[index].push(func.0 as usize);
-            }
-        });
-    }
+    let mut looping: Vec<bool> = program
+        .functions
+        .iter()
+        .enumerate()
+        .map(|(index, function)| {
+            recursive.get(index).copied().unwrap_or(true)
+                || tir::any_stmt(&function.body, &mut |stmt| {
+                    matches!(stmt.kind, StmtKind::While { .. } | StmtKind::ForRange { .. })
+                })
+        })
+        .collect();
     // A caller of a looping function loops: propagate until nothing changes
     // (at most one round per function).
     let mut changed = true;
@@ -430,7 +428,7 @@ def k(x):
         let module = crate::Module::parse("t.kern", source.as_bytes()).unwrap();
         let program = module.specialise("k", &[Type::Scalar(ScalarType::F64)]).unwrap();
         let recursive: Vec<bool> = program.functions.iter().map(|f| f.name == "fact").collect();
-        let looping = looping_functions(&program, &recursive);
+        let looping = looping_functions(&program, &tir::call_graph(&program), &recursive);
         let by_name: Vec<(&str, bool)> =
             program.functions.iter().zip(&looping).map(|(f, &l)| (f.name.as_str(), l)).collect();
         for (name, expected) in [("leaf", false), ("spin", true), ("calls_spin", true), ("fact", true), ("k", true)] {

@@ -171,8 +171,9 @@ pub fn lower_with_listings(
     let lower_started = std::time::Instant::now();
     let entry_layouts = entry_layouts(program, options);
     let inlinable: Vec<bool> = program.functions.iter().map(inlinable).collect();
-    let recursive = recursive_functions(program);
-    let looping = hoist::looping_functions(program, &recursive);
+    let callees = tir::call_graph(program);
+    let recursive = recursive_functions(&callees);
+    let looping = hoist::looping_functions(program, &callees, &recursive);
     // Without a cycle of calls, no chain of calls is longer than the number
     // of functions: below the limit, the depth needs no counting.
     let track_depth = recursive.contains(&true) || program.functions.len() >= RECURSION_LIMIT;
@@ -289,21 +290,9 @@ struct Recursion {
     tracked: bool,
 }
 
-/// Per function: whether it can reach itself through calls.
-fn recursive_functions(program: &tir::Program) -> Vec<bool> {
-    let callees: Vec<Vec<usize>> = program
-        .functions
-        .iter()
-        .map(|function| {
-            let mut callees = Vec::new();
-            tir::for_each_expr(&function.body, &mut |expr| {
-                if let ExprKind::Call { func, .. } = expr.kind {
-                    callees.push(func.0 as usize);
-                }
-            });
-            callees
-        })
-        .collect();
+/// Per function of the call graph (`tir::call_graph`): whether it can
+/// reach itself through calls.
+fn recursive_functions(callees: &[Vec<usize>]) -> Vec<bool> {
     (0..callees.len())
         .map(|start| {
             let mut seen = vec![false; callees.len()];
