@@ -715,6 +715,12 @@ impl<'u, 'd> Gen<'u, 'd> {
         let range = self.range_args()?;
         self.line(&format!("for {var} in range({range}):"));
         self.indent += 1;
+        self.loop_body(var, depth)
+    }
+
+    /// The indented body of a loop whose counter is `var` (an `i64` the body
+    /// reads but never assigns), ending the indentation.
+    fn loop_body(&mut self, var: String, depth: u32) -> Result<()> {
         self.scopes.push(vec![Var {
             name: var.clone(),
             ty: Ty::Scalar(ScalarType::I64),
@@ -739,15 +745,7 @@ impl<'u, 'd> Gen<'u, 'd> {
         self.line(&format!("while {counter} < {trips}:"));
         self.indent += 1;
         self.line(&format!("{counter} += 1"));
-        let var = Var { name: counter.clone(), ty: Ty::Scalar(ScalarType::I64), assignable: false, root: counter };
-        self.scopes.push(vec![var]);
-        self.loops += 1;
-        let count = 1 + self.below(3)?;
-        self.block(count, depth + 1)?;
-        self.loops -= 1;
-        self.scopes.pop();
-        self.indent -= 1;
-        Ok(())
+        self.loop_body(counter, depth)
     }
 
     /// `if c: return e` (anywhere but a `prange` body).

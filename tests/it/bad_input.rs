@@ -342,16 +342,22 @@ fn a_hundred_thousand_functions() {
     }
 }
 
-#[test]
-fn a_long_call_chain_is_bounded() {
-    // f0 calls f1 calls ... f2999: specialisation goes 3000 functions deep,
-    // and the interpreter must stop at the recursion limit, not the stack.
-    let n = 3000;
+/// `f0` calls `f1` ... calls `f{n-1}`, each adding 1 to the result.
+pub(crate) fn call_chain(n: usize) -> String {
     let mut source = String::new();
     for i in 0..n - 1 {
         source.push_str(&format!("def f{i}(x):\n    return f{}(x) + 1\n\n", i + 1));
     }
     source.push_str(&format!("def f{}(x):\n    return x\n", n - 1));
+    source
+}
+
+#[test]
+fn a_long_call_chain_is_bounded() {
+    // f0 calls f1 calls ... f2999: specialisation goes 3000 functions deep,
+    // and the interpreter must stop at the recursion limit, not the stack.
+    let n = 3000;
+    let source = call_chain(n);
     let module = parse("chain.kern", source.as_bytes()).expect("a call chain parses");
     let mut args = [Value::Scalar(Scalar::I64(0))];
     match module.interpret("f0", &mut args) {

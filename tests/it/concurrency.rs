@@ -295,17 +295,6 @@ def affine(x, out, k):
         out[i] = x[i] * k + i
 ";
 
-/// Pseudo-random values over many magnitudes, so that float sums depend on
-/// the order of additions.
-fn spread(n: usize, seed: u64) -> Array1<f64> {
-    let mut state = seed;
-    Array1::from_shape_fn(n, |_| {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        let unit = (state >> 11) as f64 / (1u64 << 53) as f64;
-        (unit - 0.5) * 10f64.powi((state % 7) as i32)
-    })
-}
-
 /// A value's bits, comparable (`0.0` and `-0.0` differ).
 fn bits(value: &Value) -> Vec<u64> {
     match value {
@@ -344,7 +333,8 @@ fn prange_kernels_called_from_several_host_threads_give_the_bits_of_one_thread()
     let parallel = |threads| Options { threads: Some(threads), parallel_min_trips: Some(0), ..Options::default() };
     let serial = Jit::with_options(parallel(1)).compile(PARALLEL).unwrap();
     let module = Jit::with_options(parallel(2)).compile(PARALLEL).unwrap();
-    let inputs: Vec<Array1<f64>> = (0..8).map(|seed| spread(3_000 + 12_345 * seed, seed as u64)).collect();
+    let inputs: Vec<Array1<f64>> =
+        (0..8).map(|seed| crate::parallel::spread(3_000 + 12_345 * seed, seed as u64)).collect();
     let expected: Vec<Vec<(Vec<u64>, Vec<u64>)>> =
         (0..HOST_THREADS).map(|thread| inputs.iter().map(|x| run_parallel(&serial, x, thread)).collect()).collect();
     let barrier = Barrier::new(HOST_THREADS);

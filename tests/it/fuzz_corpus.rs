@@ -121,26 +121,26 @@ fn fuzz_seeds_are_up_to_date() {
     );
 }
 
-#[test]
-fn the_parse_corpus_passes_the_parse_checks() {
-    let files = corpus_files("parse");
-    assert!(files.len() >= 100, "expected the seeds in {}", corpus_dir("parse").display());
+/// Runs `check` (the fuzz target's body) on every input of its corpus, which
+/// holds at least the seeds.
+fn replay(target: &str, check: fn(&[u8])) {
+    let files = corpus_files(target);
+    assert!(files.len() >= 100, "expected the seeds in {}", corpus_dir(target).display());
     for path in files {
         let bytes = std::fs::read(&path).unwrap();
-        let outcome = std::panic::catch_unwind(|| {
-            fuzz_checks::parse(&bytes);
-        });
-        assert!(outcome.is_ok(), "{} fails the parse checks", path.display());
+        let outcome = std::panic::catch_unwind(|| check(&bytes));
+        assert!(outcome.is_ok(), "{} fails the {target} checks", path.display());
     }
 }
 
 #[test]
+fn the_parse_corpus_passes_the_parse_checks() {
+    replay("parse", |bytes| {
+        fuzz_checks::parse(bytes);
+    });
+}
+
+#[test]
 fn the_infer_corpus_passes_the_infer_checks() {
-    let files = corpus_files("infer");
-    assert!(files.len() >= 100, "expected the seeds in {}", corpus_dir("infer").display());
-    for path in files {
-        let bytes = std::fs::read(&path).unwrap();
-        let outcome = std::panic::catch_unwind(|| fuzz_checks::infer(&bytes));
-        assert!(outcome.is_ok(), "{} fails the infer checks", path.display());
-    }
+    replay("infer", fuzz_checks::infer);
 }

@@ -389,13 +389,7 @@ fn a_hundred_thousand_deep_call_chain() {
     // Specialising f0 specialises f1 ... f99999: inference must not overflow
     // the stack or take unbounded memory; the interpreter and the JIT stop
     // at the recursion limit (or inference refuses the chain).
-    let n = 100_000;
-    let mut source = String::new();
-    for i in 0..n - 1 {
-        source.push_str(&format!("def f{i}(x):\n    return f{}(x) + 1\n\n", i + 1));
-    }
-    source.push_str(&format!("def f{}(x):\n    return x\n", n - 1));
-    let module = parse_ok(&source);
+    let module = parse_ok(&crate::bad_input::call_chain(100_000));
     let start = Instant::now();
     match module.specialise("f0", &[kernjit::Type::Scalar(kernjit::ScalarType::I64)]) {
         Ok(_) => {

@@ -89,7 +89,7 @@ def stats(x):
 
 /// Pseudo-random values with a wide spread of magnitudes, so that the float
 /// sum depends on the order of additions.
-fn spread(n: usize, seed: u64) -> Array1<f64> {
+pub(crate) fn spread(n: usize, seed: u64) -> Array1<f64> {
     let mut state = seed;
     Array1::from_shape_fn(n, |_| {
         state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
