@@ -177,6 +177,11 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Compiles one function on this thread.
+pub fn compile_single(isa: &dyn TargetIsa, job: Job) -> Result<Compiled, String> {
+    with_context(|context| compile_one(isa, context, job, false))
+}
+
 fn compile_one(isa: &dyn TargetIsa, context: &mut Context, job: Job, keep_asm: bool) -> Result<Compiled, String> {
     context.clear();
     context.set_disasm(keep_asm);

@@ -11,12 +11,12 @@
 //! ([`CompiledProgram::writes_param`]), so that callers holding read-only
 //! memory can refuse to pass it.
 
+use super::cold::{CheckedLoop, SharedModule};
 use super::lower::{self, LowerOptions};
 use super::runtime::{self, CallRuntime, Site};
 use crate::tir;
 use crate::types::{Layout, Type};
 use crate::value::{RuntimeError, RuntimeErrorKind, Value};
-use cranelift_jit::JITModule;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -45,7 +45,11 @@ pub struct CompiledProgram {
     ret: Type,
     sites: Vec<Site>,
     /// Owns the code; freed on drop (nothing can call it afterwards).
-    module: Mutex<Option<JITModule>>,
+    module: SharedModule,
+    /// Checked loop copies the code calls (`cold.rs`), which compile into
+    /// `module` on first use. Boxed: the code holds their addresses.
+    #[allow(clippy::vec_box)]
+    _checked_loops: Vec<Box<CheckedLoop>>,
     /// The Cranelift IR, when compiled with `keep_clif`.
     pub clif: Option<String>,
     /// Where code generation spent its time.
@@ -68,6 +72,10 @@ type EntryFn = unsafe extern "C" fn(*mut super::abi::CallContext, *const u64, *m
 impl CompiledProgram {
     pub fn compile(program: &tir::Program, options: &LowerOptions, keep_clif: bool) -> Result<CompiledProgram, String> {
         let lowered = lower::lower(program, options, keep_clif)?;
+        let module: SharedModule = std::sync::Arc::new(Mutex::new(Some(lowered.module)));
+        for checked in &lowered.checked_loops {
+            checked.attach(&module);
+        }
         let entry = program.entry_function();
         let params: Vec<Type> = entry.params.iter().map(|p| entry.local(*p).ty.clone()).collect();
         Ok(CompiledProgram {
@@ -83,7 +91,8 @@ impl CompiledProgram {
             threads: options.threads.map_or(0, |threads| threads.max(1) as u64),
             ret: entry.ret.clone(),
             sites: lowered.sites,
-            module: Mutex::new(Some(lowered.module)),
+            module,
+            _checked_loops: lowered.checked_loops,
             clif: lowered.clif,
             phases: lowered.phases,
             last_used: AtomicU64::new(0),
@@ -298,8 +307,8 @@ unsafe fn run_entry(entry: usize, context: &mut super::abi::CallContext, slots: 
 
 impl Drop for CompiledProgram {
     fn drop(&mut self) {
-        let module = match self.module.get_mut() {
-            Ok(module) => module.take(),
+        let module = match self.module.lock() {
+            Ok(mut module) => module.take(),
             Err(poisoned) => poisoned.into_inner().take(),
         };
         if let Some(module) = module {

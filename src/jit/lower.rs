@@ -15,6 +15,7 @@
 
 use super::abi::{self, ArrayArg};
 use super::codegen;
+use super::cold;
 use super::hoist::{self, AxisIndex, Induction};
 use super::runtime::{self, Site};
 use crate::mathlib::{self, MathFunction};
@@ -92,6 +93,11 @@ pub struct Lowered {
     pub recursive: bool,
     /// The `prange` loops that run on the thread pool.
     pub parallel_loops: Vec<ParallelLoop>,
+    /// The checked copies of versioned loops, compiled into `module` on
+    /// first use once attached to it (`cold.rs`). Generated code holds
+    /// their addresses (hence the boxes): they live as long as the code.
+    #[allow(clippy::vec_box)]
+    pub checked_loops: Vec<Box<cold::CheckedLoop>>,
 }
 
 /// Time spent in each phase of code generation.
@@ -179,6 +185,7 @@ pub fn lower_with_listings(
     let track_depth = recursive.contains(&true) || program.functions.len() >= RECURSION_LIMIT;
     let mut outlined = Vec::new();
     let mut parallel_loops = Vec::new();
+    let mut checked_loops = Vec::new();
     for (index, function) in program.functions.iter().enumerate() {
         if inlinable[index] && index != program.entry.0 as usize {
             // Every call to it is inlined: no code of its own.
@@ -214,13 +221,30 @@ pub fn lower_with_listings(
         labels.push(format!("{} ({index})", function.name));
         jobs.push(codegen::Job { id: func_ids[index], func });
         for body in outlined.drain(..) {
-            let name = &body.report.body;
-            if let Some(text) = clif.as_mut() {
-                text.push_str(&format!("; {name} (prange body in {})\n{}\n", function.name, body.func.display()));
+            match body {
+                Outlined::Parallel { id, func, report } => {
+                    let name = &report.body;
+                    if let Some(text) = clif.as_mut() {
+                        text.push_str(&format!("; {name} (prange body in {})\n{}\n", function.name, func.display()));
+                    }
+                    labels.push(name.clone());
+                    jobs.push(codegen::Job { id, func });
+                    parallel_loops.push(report);
+                }
+                Outlined::Checked { name, record } => {
+                    let what = format!("checked copy of a versioned loop in {}, compiled on first use", function.name);
+                    if let (Some(text), Some(func)) = (clif.as_mut(), record.function()) {
+                        text.push_str(&format!("; {name} ({what})\n{}\n", func.display()));
+                    }
+                    if let (true, Some(func)) = (keep_asm, record.function()) {
+                        // Compiled now for the listing only.
+                        let id = module.declare_anonymous_function(&func.signature).map_err(|e| e.to_string())?;
+                        labels.push(format!("{name} ({what})"));
+                        jobs.push(codegen::Job { id, func });
+                    }
+                    checked_loops.push(record);
+                }
             }
-            labels.push(name.clone());
-            jobs.push(codegen::Job { id: body.id, func: body.func });
-            parallel_loops.push(body.report);
         }
     }
     let (entry_id, entry_func) = translate_entry(&mut module, program, &func_ids, &mut builder_context)?;
@@ -244,7 +268,19 @@ pub fn lower_with_listings(
     let entry = module.get_finalized_function(entry_id);
     phases.finalize = finalize_started.elapsed();
     let recursive = recursive.contains(&true);
-    Ok(Lowered { module, entry, sites, clif, asm, checks, phases, entry_layouts, recursive, parallel_loops })
+    Ok(Lowered {
+        module,
+        entry,
+        sites,
+        clif,
+        asm,
+        checks,
+        phases,
+        entry_layouts,
+        recursive,
+        parallel_loops,
+        checked_loops,
+    })
 }
 
 /// In `array[indices] = value`, a read of the same element (same array
@@ -478,6 +514,9 @@ struct Helpers {
     parallel_for: FuncId,
     /// Outlined `prange` bodies so far (numbers their names).
     outlined: usize,
+    checked_loop: FuncId,
+    /// Checked loop copies so far (numbers their names).
+    checked_loops: usize,
     ipow: FuncId,
     math: HashMap<&'static str, FuncId>,
 }
@@ -503,6 +542,8 @@ impl Helpers {
             combine: declare("kj_combine", &[cl::I32, cl::I32, cl::I64, cl::I64], &[cl::I64])?,
             parallel_for: declare("kj_parallel_for", &i64s(6), &[cl::I8])?,
             outlined: 0,
+            checked_loop: declare("kj_checked_loop", &i64s(3), &[cl::I8])?,
+            checked_loops: 0,
             ipow: declare("kj_ipow", &i64s(2), &[cl::I64])?,
             math: HashMap::new(),
         })
@@ -563,12 +604,23 @@ struct Partition {
     blocks: ClValue,
 }
 
-/// An outlined `prange` body, translated and waiting to be compiled after
-/// the function it came from.
-struct Outlined {
-    id: FuncId,
-    func: ir::Function,
-    report: ParallelLoop,
+/// Code split off the function being translated (short-lived: the size of
+/// a variant does not matter).
+#[allow(clippy::large_enum_variant)]
+enum Outlined {
+    /// A `prange` body, translated and waiting to be compiled after the
+    /// function it came from.
+    Parallel { id: FuncId, func: ir::Function, report: ParallelLoop },
+    /// The checked copy of a versioned loop, compiled on first use.
+    Checked { name: String, record: Box<cold::CheckedLoop> },
+}
+
+/// A local passed to a checked loop copy (`call_checked_loop`): the
+/// environment slots of its values, and whether they come back.
+struct EnvLocal {
+    local: tir::LocalId,
+    slots: Vec<usize>,
+    written: bool,
 }
 
 /// A `prange` loop compiled to run on the thread pool (for `kernjit dump`).
@@ -1397,15 +1449,140 @@ impl<'a, 'b> Translator<'a, 'b> {
         // The checked copy runs only when a hoisted check failed: no small
         // loop inside it is versioned again (that would copy it twice more
         // for no speed that matters).
-        let counting = std::mem::replace(&mut self.counting, false);
-        let budget = std::mem::replace(&mut self.version_budget, 0);
-        self.counted_loop(var, start, step, first, end, body);
-        self.version_budget = budget;
-        self.counting = counting;
+        if !self.call_checked_loop(var, (start, step, first, end), body) {
+            let counting = std::mem::replace(&mut self.counting, false);
+            let budget = std::mem::replace(&mut self.version_budget, 0);
+            self.counted_loop(var, start, step, first, end, body);
+            self.version_budget = budget;
+            self.counting = counting;
+        }
         self.builder.ins().jump(merge, &[]);
 
         self.builder.switch_to_block(merge);
         self.builder.seal_block(merge);
+    }
+
+    /// The checked copy of a versioned loop as a function of its own,
+    /// compiled on first use (`cold.rs`), called here through
+    /// `kj_checked_loop(ctx, loop, env)`. `env` holds the loop's bounds and
+    /// the values of the locals the loop uses, and those it assigns come
+    /// back through it. False (and nothing emitted) for a loop with a
+    /// `return`, which would have to leave two functions.
+    fn call_checked_loop(
+        &mut self,
+        var: tir::LocalId,
+        bounds: (ClValue, ClValue, ClValue, ClValue),
+        body: &'a [tir::Stmt],
+    ) -> bool {
+        if tir::any_stmt(body, &mut |stmt| matches!(stmt.kind, StmtKind::Return(_))) {
+            return false;
+        }
+        let mut written = hoist::assigned_locals(body);
+        written.insert(var);
+        let mut used: std::collections::BTreeSet<tir::LocalId> = written.iter().copied().collect();
+        tir::for_each_expr(body, &mut |expr| {
+            if let ExprKind::Local(local) = expr.kind {
+                used.insert(local);
+            }
+        });
+        let (start, step, first, end) = bounds;
+        let mut values = vec![start, step, first, end];
+        let mut env_locals = Vec::new();
+        for local in used {
+            let local_values = self.read_local(local).into_values();
+            let slots = (values.len()..values.len() + local_values.len()).collect();
+            values.extend(local_values);
+            env_locals.push(EnvLocal { local, slots, written: written.contains(&local) });
+        }
+        let data = StackSlotData::new(StackSlotKind::ExplicitSlot, 8 * values.len() as u32, 3);
+        let slot = self.builder.create_sized_stack_slot(data);
+        let env = self.builder.ins().stack_addr(cl::I64, slot, 0);
+        let types: Vec<ir::Type> = values.iter().map(|&value| self.builder.func.dfg.value_type(value)).collect();
+        for (index, value) in values.into_iter().enumerate() {
+            self.builder.ins().store(self.plain_flags, value, env, 8 * index as i32);
+        }
+
+        let record = self.translate_checked_loop(var, body, &env_locals, &types);
+        let address = self.i64_const(&*record as *const cold::CheckedLoop as i64);
+        let name = format!("checked{}_{}", self.helpers.checked_loops, self.function.name);
+        self.helpers.checked_loops += 1;
+        self.outlined.push(Outlined::Checked { name, record });
+        let status = self.call_helper(self.helpers.checked_loop, &[self.ctx, address, env]);
+        let failed = self.builder.ins().icmp_imm_s(IntCC::NotEqual, status, abi::STATUS_OK as i64);
+        self.propagate_if(failed);
+        for env_local in env_locals.iter().filter(|env_local| env_local.written) {
+            let values: Vec<ClValue> = env_local
+                .slots
+                .iter()
+                .map(|&slot| self.builder.ins().load(types[slot], self.plain_flags, env, 8 * slot as i32))
+                .collect();
+            let ty = self.function.local(env_local.local).ty.clone();
+            self.assign(env_local.local, Val::from_values(&ty, values));
+        }
+        true
+    }
+
+    /// The function [`Self::call_checked_loop`] calls: `(ctx, env) ->
+    /// status`, the locals from `env` (whose slots have `types`), the loop
+    /// with every check, the locals it assigns back to `env`.
+    fn translate_checked_loop(
+        &mut self,
+        var: tir::LocalId,
+        body: &'a [tir::Stmt],
+        env_locals: &[EnvLocal],
+        types: &[ir::Type],
+    ) -> Box<cold::CheckedLoop> {
+        let mut signature = self.module.make_signature();
+        signature.params.extend([AbiParam::new(cl::I64); 2]);
+        signature.returns.push(AbiParam::new(cl::I8));
+        let mut func = ir::Function::with_name_signature(ir::UserFuncName::default(), signature);
+        let mut builder_context = FunctionBuilderContext::new();
+        let builder = FunctionBuilder::new(&mut func, &mut builder_context);
+        let mut inner = Translator::new(
+            builder,
+            self.program,
+            self.function,
+            &mut *self.module,
+            self.func_ids,
+            &mut *self.helpers,
+            &mut *self.sites,
+            self.options,
+            &[],
+            (self.inlinable, self.looping),
+            Recursion { function: false, ..self.recursion },
+            &mut *self.outlined,
+        );
+        inner.in_bounds = self.in_bounds.clone();
+        inner.hoisted = self.hoisted.clone();
+        inner.loop_vars = self.loop_vars.clone();
+        inner.counting = false;
+        inner.version_budget = 0;
+        for local in &inner.function.locals {
+            let vars = inner.declare_local(&local.ty);
+            inner.locals.push(vars);
+        }
+        let env = inner.out;
+        let load = |inner: &mut Translator, slot: usize| {
+            inner.builder.ins().load(types[slot], inner.plain_flags, env, 8 * slot as i32)
+        };
+        let bounds: Vec<ClValue> = (0..cold::ENV_LOCALS).map(|slot| load(&mut inner, slot)).collect();
+        for env_local in env_locals {
+            let values: Vec<ClValue> = env_local.slots.iter().map(|&slot| load(&mut inner, slot)).collect();
+            let ty = inner.function.local(env_local.local).ty.clone();
+            inner.assign(env_local.local, Val::from_values(&ty, values));
+        }
+        inner.counted_loop(var, bounds[0], bounds[1], bounds[2], bounds[3], body);
+        for env_local in env_locals.iter().filter(|env_local| env_local.written) {
+            let values = inner.read_local(env_local.local).into_values();
+            for (value, &slot) in values.into_iter().zip(&env_local.slots) {
+                inner.builder.ins().store(inner.plain_flags, value, env, 8 * slot as i32);
+            }
+        }
+        inner.return_status(abi::STATUS_OK);
+        inner.finish();
+        let span = body.first().map_or(self.function.span, |stmt| stmt.span);
+        let site = self.site(span, "");
+        cold::CheckedLoop::new(func, site)
     }
 
     /// The accesses in the loop's body worth checking before the loop: those
@@ -1795,7 +1972,7 @@ impl<'a, 'b> Translator<'a, 'b> {
             reductions: parallel.reductions.iter().map(|reduction| reduction.op).collect(),
             min_trips,
         };
-        self.outlined.push(Outlined { id, func, report });
+        self.outlined.push(Outlined::Parallel { id, func, report });
         id
     }
 

@@ -367,6 +367,7 @@ pub fn symbols() -> Vec<(&'static str, *const u8)> {
         ("kj_reduce_tree", kj_reduce_tree as *const u8),
         ("kj_combine", kj_combine as *const u8),
         ("kj_ipow", kj_ipow as *const u8),
+        ("kj_checked_loop", super::cold::kj_checked_loop as *const u8),
     ];
     symbols.extend(mathlib::SYMBOLS.iter().map(|symbol| (symbol.name, symbol.function.address())));
     symbols
@@ -1660,7 +1661,9 @@ mod tests {
     fn symbols_cover_helpers_and_math_routines_once() {
         let symbols = symbols();
         let mut names: Vec<&str> = symbols.iter().map(|(name, _)| *name).collect();
-        for helper in ["kj_new_array", "kj_arange", "kj_alloc_view", "kj_reduce_tree", "kj_combine", "kj_ipow"] {
+        for helper in
+            ["kj_new_array", "kj_arange", "kj_alloc_view", "kj_reduce_tree", "kj_combine", "kj_ipow", "kj_checked_loop"]
+        {
             assert!(names.contains(&helper), "{helper}");
         }
         for symbol in mathlib::SYMBOLS {

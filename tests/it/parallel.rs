@@ -323,3 +323,44 @@ def through_helper(a, out):
         }
     }
 }
+
+/// Every row's inner loop fails its check before the loop (`j + k` passes
+/// the end) and runs its checked copy, which is compiled on first use
+/// (`jit/cold.rs`): both threads race to that first use, in a fresh
+/// compile each round, and the rows come out as in the interpreter.
+#[test]
+fn checked_loop_copies_compile_once_under_racing_threads() {
+    let source = "\
+def shifted_rows(m, out, k):
+    for r in prange(m.shape[0]):
+        s = 0.0
+        for j in range(m.shape[1]):
+            if j + k < m.shape[1]:
+                s += m[r, j + k]
+        out[r] = s
+
+def shifted_rows_failing(m, out, k):
+    for r in prange(m.shape[0]):
+        s = 0.0
+        for j in range(m.shape[1]):
+            if j + k < m.shape[1] or r == 40:
+                s += m[r, j + k]
+        out[r] = s
+";
+    let m = ndarray::Array2::from_shape_fn((64, 9), |(i, j)| (i * 9 + j) as f64 * 0.25);
+    let args = || vec![array_value(&m), array_value(&Array1::<f64>::zeros(64)), int(3)];
+    let module = parse(source);
+    for kernel in ["shifted_rows", "shifted_rows_failing"] {
+        let mut interp_args = args();
+        let interpreted = module.interpret(kernel, &mut interp_args);
+        let failed = interpreted.is_err();
+        let expected = outcome(interpreted, if failed { &[] } else { &interp_args });
+        for round in 0..20 {
+            let mut jit_args = args();
+            // A fresh module: a fresh compile, so a fresh race.
+            let result = parallel(&parse(source), 2).run(kernel, &mut jit_args);
+            let compiled = outcome(result, if failed { &[] } else { &jit_args });
+            assert_eq!(compiled, expected, "{kernel}, round {round}");
+        }
+    }
+}
