@@ -177,6 +177,7 @@ pub fn lower_with_listings(
     let lower_started = std::time::Instant::now();
     let entry_layouts = entry_layouts(program, options);
     let inlinable: Vec<bool> = program.functions.iter().map(inlinable).collect();
+    let (inlined, called_out_of_line) = inlined_calls(program, &inlinable);
     let callees = tir::call_graph(program);
     let recursive = recursive_functions(&callees);
     let looping = hoist::looping_functions(program, &callees, &recursive);
@@ -187,7 +188,7 @@ pub fn lower_with_listings(
     let mut parallel_loops = Vec::new();
     let mut checked_loops = Vec::new();
     for (index, function) in program.functions.iter().enumerate() {
-        if inlinable[index] && index != program.entry.0 as usize {
+        if inlinable[index] && !called_out_of_line[index] && index != program.entry.0 as usize {
             // Every call to it is inlined: no code of its own.
             continue;
         }
@@ -206,7 +207,7 @@ pub fn lower_with_listings(
                 &mut sites,
                 options,
                 layouts,
-                (&inlinable, &looping),
+                (&inlined, &looping),
                 Recursion { function: recursive[index], tracked: track_depth },
                 &mut outlined,
             );
@@ -364,6 +365,91 @@ fn inlinable(function: &tir::Function) -> bool {
         &mut |stmt| matches!(&stmt.kind, StmtKind::ForRange { parallel: Some(parallel), .. } if parallel.runs_in_parallel()),
     );
     !calls && !parallel && exprs <= MAX_INLINED_EXPRS && !matches!(function.ret, Type::Array(_))
+}
+
+/// Callees of at most this many typed-IR nodes are inlined at every call.
+const ALWAYS_INLINED_EXPRS: usize = 16;
+
+/// Which calls are inlined (`hoist::index_key` of the call expression), and
+/// per function whether some call to it is not (then it is compiled as a
+/// function of its own). A call to an `inlinable` function is inlined where
+/// it runs most often, in an innermost loop (one with no loop in its body;
+/// the `prange` body counts), and anywhere if the callee is tiny. Elsewhere
+/// the call costs little next to the loop it sits around, and one shared
+/// compiled copy costs less to compile than a copy per call.
+fn inlined_calls(program: &tir::Program, inlinable: &[bool]) -> (HashSet<usize>, Vec<bool>) {
+    struct Walk<'p> {
+        inlinable: &'p [bool],
+        tiny: Vec<bool>,
+        inlined: HashSet<usize>,
+        out_of_line: Vec<bool>,
+    }
+    impl Walk<'_> {
+        fn expr(&mut self, expr: &tir::Expr, hot: bool) {
+            if let ExprKind::Call { func, .. } = expr.kind {
+                let callee = func.0 as usize;
+                if self.inlinable[callee] {
+                    if hot || self.tiny[callee] {
+                        self.inlined.insert(hoist::index_key(expr));
+                    } else {
+                        self.out_of_line[callee] = true;
+                    }
+                }
+            }
+            tir::for_each_operand(expr, |operand| self.expr(operand, hot));
+        }
+
+        /// `hot`: the statements are in an innermost loop.
+        fn block(&mut self, block: &[tir::Stmt], hot: bool) {
+            for stmt in block {
+                match &stmt.kind {
+                    StmtKind::ForRange { start, stop, step, body, .. } => {
+                        for bound in [start, stop, step] {
+                            self.expr(bound, hot);
+                        }
+                        self.block(body, innermost(body));
+                    }
+                    StmtKind::While { cond, body } => {
+                        let body_hot = innermost(body);
+                        self.expr(cond, body_hot);
+                        self.block(body, body_hot);
+                    }
+                    StmtKind::If { cond, then, orelse } => {
+                        self.expr(cond, hot);
+                        self.block(then, hot);
+                        self.block(orelse, hot);
+                    }
+                    StmtKind::Assign { value, .. } | StmtKind::Return(Some(value)) | StmtKind::Expr(value) => {
+                        self.expr(value, hot)
+                    }
+                    StmtKind::Store { array, indices, value, .. } => {
+                        for expr in std::iter::once(array).chain(indices).chain(std::iter::once(value)) {
+                            self.expr(expr, hot);
+                        }
+                    }
+                    StmtKind::Return(None) | StmtKind::Break | StmtKind::Continue => {}
+                }
+            }
+        }
+    }
+    fn innermost(body: &[tir::Stmt]) -> bool {
+        !tir::any_stmt(body, &mut |stmt| matches!(stmt.kind, StmtKind::ForRange { .. } | StmtKind::While { .. }))
+    }
+    let tiny = program
+        .functions
+        .iter()
+        .map(|function| {
+            let mut exprs = 0;
+            tir::for_each_expr(&function.body, &mut |_| exprs += 1);
+            exprs <= ALWAYS_INLINED_EXPRS
+        })
+        .collect();
+    let count = program.functions.len();
+    let mut walk = Walk { inlinable, tiny, inlined: HashSet::new(), out_of_line: vec![false; count] };
+    for function in &program.functions {
+        walk.block(&function.body, false);
+    }
+    (walk.inlined, walk.out_of_line)
 }
 
 /// The layout the entry function assumes for each parameter: that of
@@ -752,7 +838,7 @@ struct Translator<'a, 'b> {
     /// Per parameter, the layout the host guarantees (empty: none).
     param_layouts: &'a [Layout],
     /// Per function of the program: whether calls to it are inlined.
-    inlinable: &'a [bool],
+    inlined: &'a HashSet<usize>,
     /// Per function of the program: whether it loops (`hoist::looping_functions`).
     looping: &'a [bool],
     /// Whether this function is on a cycle of calls (checks its stack), and
@@ -814,7 +900,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         sites: &'a mut Vec<Site>,
         options: &'a LowerOptions,
         param_layouts: &'a [Layout],
-        (inlinable, looping): (&'a [bool], &'a [bool]),
+        (inlined, looping): (&'a HashSet<usize>, &'a [bool]),
         recursion: Recursion,
         outlined: &'a mut Vec<Outlined>,
     ) -> Translator<'a, 'b> {
@@ -837,7 +923,7 @@ impl<'a, 'b> Translator<'a, 'b> {
             sites,
             options,
             param_layouts,
-            inlinable,
+            inlined,
             looping,
             recursion,
             outlined,
@@ -1548,7 +1634,7 @@ impl<'a, 'b> Translator<'a, 'b> {
             &mut *self.sites,
             self.options,
             &[],
-            (self.inlinable, self.looping),
+            (self.inlined, self.looping),
             Recursion { function: false, ..self.recursion },
             &mut *self.outlined,
         );
@@ -1953,7 +2039,7 @@ impl<'a, 'b> Translator<'a, 'b> {
             &mut *self.sites,
             self.options,
             &[],
-            (self.inlinable, self.looping),
+            (self.inlined, self.looping),
             Recursion { function: false, ..self.recursion },
             &mut *self.outlined,
         );
@@ -2359,7 +2445,13 @@ impl<'a, 'b> Translator<'a, 'b> {
                 let array = self.translate_expr(array).array();
                 Val::Array(self.translate_view(array, items, expr.span, name))
             }
-            ExprKind::Call { func, args } => self.translate_call(*func, args, expr.span),
+            ExprKind::Call { func, args } => {
+                if self.inlined.contains(&hoist::index_key(expr)) {
+                    self.translate_inlined_call(*func, args, expr.span)
+                } else {
+                    self.translate_call(*func, args, expr.span)
+                }
+            }
             ExprKind::Builtin { op, args } => self.translate_builtin(*op, args, expr),
             ExprKind::Tuple(items) => Val::Tuple(items.iter().map(|item| self.translate_expr(item).scalar()).collect()),
             ExprKind::TupleGet(tuple, index) => {
@@ -2452,9 +2544,6 @@ impl<'a, 'b> Translator<'a, 'b> {
     }
 
     fn translate_call(&mut self, func: tir::FuncId, args: &'a [tir::Expr], span: Span) -> Val {
-        if self.inlinable[func.0 as usize] && func != self.function_id() {
-            return self.translate_inlined_call(func, args, span);
-        }
         let ret = &self.program.function(func).ret;
         let result_types = flat_types(ret);
         let slot = self.builder.create_sized_stack_slot(StackSlotData::new(
@@ -2502,11 +2591,6 @@ impl<'a, 'b> Translator<'a, 'b> {
             Type::Array(array_ty) => Val::Array(self.load_array_arg(values[0], array_ty.dtype, array_ty.ndim as usize)),
             Type::None | Type::Unknown => Val::None,
         }
-    }
-
-    fn function_id(&self) -> tir::FuncId {
-        let index = self.program.functions.iter().position(|f| std::ptr::eq(f, self.function));
-        tir::FuncId(index.unwrap_or(usize::MAX) as u32)
     }
 
     /// A call to a small leaf function, translated in place: its locals

@@ -122,6 +122,56 @@ def copy(a, b):
     assert!(error.contains("b[2]: index 2 out of bounds for axis 0 with size 2"), "{error}");
 }
 
+/// A small leaf is inlined where it runs most, in innermost loops, and
+/// anywhere when tiny; its other calls share one compiled copy.
+#[test]
+fn leaves_are_inlined_in_innermost_loops_and_called_elsewhere() {
+    use kernjit::jit::lower::{lower_with_listings, LowerOptions};
+    use kernjit::types::parse_signature;
+    let source = "\
+def weight(t):
+    x = abs(t)
+    if x <= 1.0:
+        return ((1.5 * x - 2.5) * x) * x + 1.0
+    elif x < 2.0:
+        return ((-0.5 * x + 2.5) * x - 4.0) * x + 2.0
+    return 0.0
+
+def twice(x):
+    return x + x
+
+def rows(a, out):
+    for i in range(a.shape[0]):
+        w = weight(i * 0.25) + twice(1.0)
+        for j in range(a.shape[1]):
+            out[i, j] = a[i, j] * w + weight(j * 0.5)
+";
+    let module = Module::parse("inline.kern", source.as_bytes()).unwrap();
+    let signature = parse_signature("rows(f64[:, :], f64[:, :])").unwrap();
+    let program = module.specialise("rows", &signature.args).unwrap();
+    // (Without checks, so that no checked loop copy is called either.)
+    let options = LowerOptions { verify: true, boundscheck: false, ..LowerOptions::default() };
+    let (clif, _) = lower_with_listings(&program, &options, true, false).unwrap().into_listings();
+    let clif = clif.unwrap();
+    // `weight` has code of its own, called once (from the outer loop);
+    // `twice` has none.
+    assert!(clif.contains("; weight ("), "{clif}");
+    assert!(!clif.contains("; twice ("), "{clif}");
+    let rows = clif.split("; weight (").next().unwrap();
+    assert_eq!(rows.matches(" = call ").count(), 1, "{rows}");
+    // And the results are the interpreter's.
+    let a = ndarray::Array2::from_shape_fn((5, 6), |(i, j)| i as f64 - 0.5 * j as f64);
+    let args = || {
+        vec![
+            Value::Array(ArrayData::F64(a.clone().into_dyn())),
+            Value::Array(ArrayData::F64(ndarray::ArrayD::zeros(vec![5, 6]))),
+        ]
+    };
+    let (mut interp_args, mut jit_args) = (args(), args());
+    let expected = outcome(module.interpret("rows", &mut interp_args), &interp_args);
+    assert_eq!(outcome(module.run("rows", &mut jit_args), &jit_args), expected);
+}
+
 #[test]
 fn recursion_with_huge_frames_fails_cleanly() {
     // 60 reductions keep 60 x 8 KiB of partials in every frame: 1000 calls
