@@ -1,34 +1,39 @@
-//! Cranelift's half of a compile: machine code for a batch of translated
-//! functions, on more than one core when the batch is worth splitting.
+//! Cranelift's half of a compile: machine code for the translated functions
+//! of a program, on more than one core when there is more than one.
 //!
-//! [`compile`] takes the functions `lower` translated (a kernel, its
-//! out-of-line callees, its `prange` bodies and the entry trampoline) and
-//! returns each one's machine code and relocations, which `lower` then hands
-//! to the `JITModule` with `define_function_bytes`. Functions are
-//! independent until linking, so when there is more than one sizeable
-//! function, the calling thread and long-lived helper threads take them
-//! largest first; the result does not depend on which thread compiled what.
+//! `lower` pushes each function into a [`Stream`] as soon as it is
+//! translated (a kernel, its out-of-line callees, its `prange` bodies and
+//! the entry trampoline); a sizeable one starts compiling on a long-lived
+//! helper thread at once, while the calling thread translates the rest.
+//! [`Stream::finish`] returns each function's machine code and relocations,
+//! which `lower` then hands to the `JITModule` with `define_function_bytes`.
+//! Functions are independent until linking: the result does not depend on
+//! which thread compiled what.
 
 use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::ir::Function;
 use cranelift_codegen::isa::{OwnedTargetIsa, TargetIsa};
 use cranelift_codegen::Context;
 use cranelift_module::{FuncId, ModuleReloc};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex, OnceLock};
 
 /// One translated function, ready for Cranelift.
 pub struct Job {
     pub id: FuncId,
     pub func: Function,
+    /// What it is, for listings.
+    pub label: String,
 }
 
 /// One function's machine code.
 pub struct Compiled {
     pub id: FuncId,
+    pub label: String,
     pub bytes: Vec<u8>,
     pub alignment: u64,
     pub relocs: Vec<ModuleReloc>,
+    /// The Cranelift IR as text, when asked for.
+    pub clif: Option<String>,
     /// Cranelift's disassembly, when asked for.
     pub listing: Option<String>,
 }
@@ -40,74 +45,89 @@ pub struct Compiled {
 /// after the body on one core: `mandelbrot` 0.89 ms against 0.65 ms.)
 const MIN_PARALLEL_INSTS: usize = 60;
 
-/// Compiles every job, in parallel when more than one of them is sizeable
-/// and the machine has more than one core. The results are in job order.
-pub fn compile(isa: &OwnedTargetIsa, jobs: Vec<Job>, keep_asm: bool) -> Result<Vec<Compiled>, String> {
-    let sizeable = jobs.iter().filter(|job| job.func.dfg.num_insts() >= MIN_PARALLEL_INSTS).count();
-    let helpers = sizeable.min(cores()).saturating_sub(1);
-    if helpers == 0 {
-        return with_context(|context| {
-            jobs.into_iter().map(|job| compile_one(&**isa, context, job, keep_asm)).collect()
-        });
-    }
-
-    // Largest first, so that the longest job never starts last.
-    let mut order: Vec<usize> = (0..jobs.len()).collect();
-    order.sort_by_key(|&index| std::cmp::Reverse(jobs[index].func.dfg.num_insts()));
-    let count = jobs.len();
-    let batch = Arc::new(Batch {
-        isa: isa.clone(),
-        keep_asm,
-        order,
-        next: AtomicUsize::new(0),
-        jobs: jobs.into_iter().map(|job| Mutex::new(Some(job))).collect(),
-        results: Mutex::new((0..count).map(|_| None).collect()),
-        done: Condvar::new(),
-    });
-    for _ in 0..helpers {
-        let batch = Arc::clone(&batch);
-        submit(Box::new(move || batch.work()));
-    }
-    batch.work();
-    // Wait for jobs a helper took and is still compiling (none if the
-    // helpers were busy elsewhere and this thread did everything).
-    let mut results = lock(&batch.results);
-    while results.iter().any(Option::is_none) {
-        results = batch.done.wait(results).unwrap_or_else(|e| e.into_inner());
-    }
-    results.iter_mut().map(|slot| slot.take().expect("every job ran")).collect()
+/// Functions handed to Cranelift as they are translated. A sizeable one
+/// (at least `MIN_PARALLEL_INSTS` instructions) goes to a helper thread at
+/// once, so that it compiles while the calling thread translates the rest;
+/// [`Stream::finish`] compiles on the calling thread what no helper took
+/// and returns the results in the order the jobs came. The code does not
+/// depend on which thread compiled what.
+pub struct Stream {
+    shared: Arc<Shared>,
 }
 
-/// One call of [`compile`]'s jobs, shared with the helper threads.
-struct Batch {
+struct Shared {
     isa: OwnedTargetIsa,
+    keep_clif: bool,
     keep_asm: bool,
-    /// Job indices, largest first.
-    order: Vec<usize>,
-    /// The next position in `order` to take.
-    next: AtomicUsize,
-    jobs: Vec<Mutex<Option<Job>>>,
+    /// Jobs not yet taken, with their position in the stream.
+    queue: Mutex<std::collections::VecDeque<(usize, Job, Option<String>)>>,
+    /// Per job pushed: its result, once compiled.
     results: Mutex<Vec<Option<Result<Compiled, String>>>>,
     /// Signalled when a result is stored.
     done: Condvar,
 }
 
-impl Batch {
-    /// Takes and compiles jobs until none is left.
-    fn work(&self) {
-        with_context(|context| loop {
-            let taken = self.next.fetch_add(1, Ordering::Relaxed);
-            let Some(&index) = self.order.get(taken) else { break };
-            let job = lock(&self.jobs[index]).take().expect("each job is taken once");
+impl Stream {
+    /// With `keep_clif`, each result keeps its function's Cranelift IR as
+    /// text; with `keep_asm`, its disassembly.
+    pub fn new(isa: &OwnedTargetIsa, keep_clif: bool, keep_asm: bool) -> Stream {
+        Stream {
+            shared: Arc::new(Shared {
+                isa: isa.clone(),
+                keep_clif,
+                keep_asm,
+                queue: Mutex::new(std::collections::VecDeque::new()),
+                results: Mutex::new(Vec::new()),
+                done: Condvar::new(),
+            }),
+        }
+    }
+
+    /// Queues `job`, and hands a sizeable one to a helper thread (on a
+    /// machine with one core, it compiles here and now).
+    pub fn push(&self, job: Job) {
+        let clif = self.shared.keep_clif.then(|| job.func.display().to_string());
+        let sizeable = job.func.dfg.num_insts() >= MIN_PARALLEL_INSTS;
+        let index = {
+            let mut results = lock(&self.shared.results);
+            results.push(None);
+            results.len() - 1
+        };
+        lock(&self.shared.queue).push_back((index, job, clif));
+        if sizeable && cores() > 1 {
+            let shared = Arc::clone(&self.shared);
+            submit(Box::new(move || while shared.compile_next() {}));
+        }
+    }
+
+    /// Every job's machine code, in the order pushed.
+    pub fn finish(&self) -> Result<Vec<Compiled>, String> {
+        while self.shared.compile_next() {}
+        // Wait for jobs a helper took and is still compiling.
+        let mut results = lock(&self.shared.results);
+        while results.iter().any(Option::is_none) {
+            results = self.shared.done.wait(results).unwrap_or_else(|e| e.into_inner());
+        }
+        results.iter_mut().map(|slot| slot.take().expect("every job ran")).collect()
+    }
+}
+
+impl Shared {
+    /// Takes and compiles the oldest queued job; false if there was none.
+    fn compile_next(&self) -> bool {
+        let Some((index, job, clif)) = lock(&self.queue).pop_front() else { return false };
+        with_context(|context| {
             // A panic in Cranelift becomes this job's error, so that the
             // waiting thread is never left waiting.
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 compile_one(&*self.isa, context, job, self.keep_asm)
             }))
-            .unwrap_or_else(|_| Err("the code generator panicked".to_string()));
+            .unwrap_or_else(|_| Err("the code generator panicked".to_string()))
+            .map(|compiled| Compiled { clif, ..compiled });
             lock(&self.results)[index] = Some(result);
-            self.done.notify_all();
-        })
+        });
+        self.done.notify_all();
+        true
     }
 }
 
@@ -177,7 +197,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Compiles one function on this thread.
+/// Compiles one function on this thread, without a listing.
 pub fn compile_single(isa: &dyn TargetIsa, job: Job) -> Result<Compiled, String> {
     with_context(|context| compile_one(isa, context, job, false))
 }
@@ -193,7 +213,7 @@ fn compile_one(isa: &dyn TargetIsa, context: &mut Context, job: Job, keep_asm: b
     let listing = if keep_asm { Some(code.vcode.clone().unwrap_or_default()) } else { None };
     let relocs =
         code.buffer.relocs().iter().map(|reloc| ModuleReloc::from_mach_reloc(reloc, &context.func, job.id)).collect();
-    Ok(Compiled { id: job.id, bytes, alignment, relocs, listing })
+    Ok(Compiled { id: job.id, label: job.label, bytes, alignment, relocs, clif: None, listing })
 }
 
 /// The cores this process may use (read once: it looks at cgroup limits).
@@ -239,25 +259,27 @@ mod tests {
     }
 
     #[test]
-    fn parallel_compiles_give_the_code_of_serial_ones_in_job_order() {
+    fn streamed_compiles_give_the_code_of_serial_ones_in_job_order() {
         let isa = isa();
         let sizes = [400, 5, 300, 200, 90];
         let jobs = || {
-            sizes
-                .iter()
-                .enumerate()
-                .map(|(k, &n)| Job { id: FuncId::from_u32(k as u32), func: chain(&*isa, n) })
-                .collect()
+            sizes.iter().enumerate().map(|(k, &n)| Job {
+                id: FuncId::from_u32(k as u32),
+                func: chain(&*isa, n),
+                label: format!("chain {n}"),
+            })
         };
-        let serial: Vec<Vec<u8>> = with_context(|context| {
-            let jobs: Vec<Job> = jobs();
-            jobs.into_iter().map(|job| compile_one(&*isa, context, job, false).unwrap().bytes).collect()
-        });
+        let serial: Vec<Vec<u8>> =
+            with_context(|context| jobs().map(|job| compile_one(&*isa, context, job, false).unwrap().bytes).collect());
         for _ in 0..20 {
-            let parallel = compile(&isa, jobs(), false).unwrap();
-            let ids: Vec<u32> = parallel.iter().map(|code| code.id.as_u32()).collect();
+            let stream = Stream::new(&isa, false, false);
+            for job in jobs() {
+                stream.push(job);
+            }
+            let streamed = stream.finish().unwrap();
+            let ids: Vec<u32> = streamed.iter().map(|code| code.id.as_u32()).collect();
             assert_eq!(ids, [0, 1, 2, 3, 4]);
-            let bytes: Vec<Vec<u8>> = parallel.into_iter().map(|code| code.bytes).collect();
+            let bytes: Vec<Vec<u8>> = streamed.into_iter().map(|code| code.bytes).collect();
             assert_eq!(bytes, serial);
         }
     }

@@ -44,8 +44,14 @@ pub struct CheckedLoop {
 type CheckedLoopFn = unsafe extern "C" fn(*mut CallContext, *mut u64) -> i8;
 
 impl CheckedLoop {
-    pub fn new(func: ir::Function, site: u32) -> Box<CheckedLoop> {
-        Box::new(CheckedLoop { func: Mutex::new(Some(func)), module: OnceLock::new(), code: OnceLock::new(), site })
+    /// A loop whose errors are reported at `site`; its function follows
+    /// (`set_function`), before the code that calls it can run.
+    pub fn new(site: u32) -> Box<CheckedLoop> {
+        Box::new(CheckedLoop { func: Mutex::new(None), module: OnceLock::new(), code: OnceLock::new(), site })
+    }
+
+    pub fn set_function(&self, func: ir::Function) {
+        *lock(&self.func) = Some(func);
     }
 
     /// The translated function (for listings), if not compiled yet.
@@ -80,7 +86,8 @@ impl CheckedLoop {
             let mut guard = lock(shared);
             let module = guard.as_mut().ok_or("the program was freed")?;
             let id = module.declare_anonymous_function(&func.signature).map_err(|e| e.to_string())?;
-            let code = codegen::compile_single(module.isa(), codegen::Job { id, func })?;
+            let label = "checked loop".to_string();
+            let code = codegen::compile_single(module.isa(), codegen::Job { id, func, label })?;
             module.define_function_bytes(id, code.alignment, &code.bytes, &code.relocs).map_err(|e| e.to_string())?;
             module.finalize_definitions().map_err(|e| e.to_string())?;
             Ok(module.get_finalized_function(id) as usize)

@@ -168,13 +168,10 @@ pub fn lower_with_listings(
 
     let mut sites = Vec::new();
     let mut checks = BoundsChecks::default();
-    let mut clif = keep_clif.then(String::new);
-    let mut asm = keep_asm.then(String::new);
-    let mut jobs = Vec::new();
-    let mut labels = Vec::new();
     let mut builder_context = FunctionBuilderContext::new();
     let mut phases = CodegenPhases::default();
     let lower_started = std::time::Instant::now();
+    let stream = codegen::Stream::new(&isa, keep_clif, keep_asm);
     let entry_layouts = entry_layouts(program, options);
     let inlinable: Vec<bool> = program.functions.iter().map(inlinable).collect();
     let (inlined, called_out_of_line) = inlined_calls(program, &inlinable);
@@ -185,8 +182,6 @@ pub fn lower_with_listings(
     // of functions: below the limit, the depth needs no counting.
     let track_depth = recursive.contains(&true) || program.functions.len() >= RECURSION_LIMIT;
     let mut outlined = Vec::new();
-    let mut parallel_loops = Vec::new();
-    let mut checked_loops = Vec::new();
     for (index, function) in program.functions.iter().enumerate() {
         if inlinable[index] && !called_out_of_line[index] && index != program.entry.0 as usize {
             // Every call to it is inlined: no code of its own.
@@ -194,7 +189,7 @@ pub fn lower_with_listings(
         }
         let signature = function_signature(&module, function);
         let mut func = ir::Function::with_name_signature(ir::UserFuncName::default(), signature);
-        {
+        let pending = {
             let builder = FunctionBuilder::new(&mut func, &mut builder_context);
             let layouts = if index == program.entry.0 as usize { entry_layouts.as_slice() } else { &[] };
             let translator = Translator::new(
@@ -209,59 +204,70 @@ pub fn lower_with_listings(
                 layouts,
                 (&inlined, &looping),
                 Recursion { function: recursive[index], tracked: track_depth },
-                &mut outlined,
+                (&mut outlined, &stream),
             );
-            let counted = translator.translate_function();
+            let (counted, pending) = translator.translate_function();
             checks.kept += counted.kept;
             checks.removed += counted.removed;
             checks.hoisted += counted.hoisted;
-        }
-        if let Some(text) = clif.as_mut() {
-            text.push_str(&format!("; {} ({})\n{}\n", function.name, index, func.display()));
-        }
-        labels.push(format!("{} ({index})", function.name));
-        jobs.push(codegen::Job { id: func_ids[index], func });
-        for body in outlined.drain(..) {
-            match body {
-                Outlined::Parallel { id, func, report } => {
-                    let name = &report.body;
-                    if let Some(text) = clif.as_mut() {
-                        text.push_str(&format!("; {name} (prange body in {})\n{}\n", function.name, func.display()));
-                    }
-                    labels.push(name.clone());
-                    jobs.push(codegen::Job { id, func });
-                    parallel_loops.push(report);
+            pending
+        };
+        stream.push(codegen::Job { id: func_ids[index], func, label: format!("{} ({index})", function.name) });
+        translate_checked_copies(
+            pending,
+            program,
+            &mut module,
+            &func_ids,
+            &mut helpers,
+            &mut sites,
+            options,
+            (&inlined, &looping),
+            (&mut outlined, &stream),
+        );
+    }
+    let (entry_id, entry_func) = translate_entry(&mut module, program, &func_ids, &mut builder_context)?;
+    stream.push(codegen::Job { id: entry_id, func: entry_func, label: "entry".to_string() });
+
+    let mut parallel_loops = Vec::new();
+    let mut checked_loops = Vec::new();
+    let mut checked_clif = String::new();
+    for split in outlined {
+        match split {
+            Outlined::Parallel { report } => parallel_loops.push(report),
+            Outlined::Checked { name, record } => {
+                let label = format!("{name} (checked copy of a versioned loop, compiled on first use)");
+                let func = record.function();
+                if let (true, Some(func)) = (keep_clif, &func) {
+                    checked_clif.push_str(&format!("; {label}\n{}\n", func.display()));
                 }
-                Outlined::Checked { name, record } => {
-                    let what = format!("checked copy of a versioned loop in {}, compiled on first use", function.name);
-                    if let (Some(text), Some(func)) = (clif.as_mut(), record.function()) {
-                        text.push_str(&format!("; {name} ({what})\n{}\n", func.display()));
-                    }
-                    if let (true, Some(func)) = (keep_asm, record.function()) {
-                        // Compiled now for the listing only.
-                        let id = module.declare_anonymous_function(&func.signature).map_err(|e| e.to_string())?;
-                        labels.push(format!("{name} ({what})"));
-                        jobs.push(codegen::Job { id, func });
-                    }
-                    checked_loops.push(record);
+                if let (true, Some(func)) = (keep_asm, func) {
+                    // Compiled now for the listing only.
+                    let id = module.declare_anonymous_function(&func.signature).map_err(|e| e.to_string())?;
+                    stream.push(codegen::Job { id, func, label });
                 }
+                checked_loops.push(record);
             }
         }
     }
-    let (entry_id, entry_func) = translate_entry(&mut module, program, &func_ids, &mut builder_context)?;
-    jobs.push(codegen::Job { id: entry_id, func: entry_func });
-    labels.push("entry".to_string());
     phases.lower = lower_started.elapsed();
 
     let cranelift_started = std::time::Instant::now();
-    let compiled = codegen::compile(&isa, jobs, keep_asm)?;
-    for (code, label) in compiled.iter().zip(&labels) {
+    let compiled = stream.finish()?;
+    let mut clif = keep_clif.then(String::new);
+    let mut asm = keep_asm.then(String::new);
+    for code in &compiled {
         module
             .define_function_bytes(code.id, code.alignment, &code.bytes, &code.relocs)
             .map_err(|e| format!("{e:?}"))?;
-        if let (Some(text), Some(listing)) = (asm.as_mut(), &code.listing) {
-            text.push_str(&format!("; {label}, {} bytes\n{listing}\n", code.bytes.len()));
+        if let (Some(text), Some(listing)) = (clif.as_mut(), &code.clif) {
+            text.push_str(&format!("; {}\n{listing}\n", code.label));
         }
+        if let (Some(text), Some(listing)) = (asm.as_mut(), &code.listing) {
+            text.push_str(&format!("; {}, {} bytes\n{listing}\n", code.label, code.bytes.len()));
+        }
+    }
+    if let Some(text) = clif.as_mut() {
+        text.push_str(&checked_clif);
     }
     phases.cranelift = cranelift_started.elapsed();
     let finalize_started = std::time::Instant::now();
@@ -690,23 +696,113 @@ struct Partition {
     blocks: ClValue,
 }
 
-/// Code split off the function being translated (short-lived: the size of
-/// a variant does not matter).
-#[allow(clippy::large_enum_variant)]
+/// Code split off the function being translated.
 enum Outlined {
-    /// A `prange` body, translated and waiting to be compiled after the
-    /// function it came from.
-    Parallel { id: FuncId, func: ir::Function, report: ParallelLoop },
+    /// A `prange` body, translated and compiling.
+    Parallel { report: ParallelLoop },
     /// The checked copy of a versioned loop, compiled on first use.
     Checked { name: String, record: Box<cold::CheckedLoop> },
 }
 
 /// A local passed to a checked loop copy (`call_checked_loop`): the
 /// environment slots of its values, and whether they come back.
+#[derive(Clone)]
 struct EnvLocal {
     local: tir::LocalId,
     slots: Vec<usize>,
     written: bool,
+}
+
+/// A checked loop copy (`Translator::call_checked_loop`) waiting to be
+/// translated: the loop, and what the translator knew around it. Copies are
+/// translated after the function they come from went to the compile stream,
+/// while it compiles on another core.
+struct PendingChecked<'t> {
+    name: String,
+    record: Box<cold::CheckedLoop>,
+    var: tir::LocalId,
+    body: &'t [tir::Stmt],
+    /// The function whose locals the loop uses (an inlined callee's, inside one).
+    function: &'t tir::Function,
+    env_locals: Vec<EnvLocal>,
+    /// The Cranelift type of each environment slot.
+    types: Vec<ir::Type>,
+    in_bounds: Vec<(tir::LocalId, tir::LocalId, u8)>,
+    hoisted: HashSet<(usize, usize)>,
+    loop_vars: Vec<tir::LocalId>,
+    recursion: Recursion,
+}
+
+/// Translates checked loop copies into the functions their records compile
+/// on first use: `(ctx, env) -> status`, the locals from `env`, the loop
+/// with every check, the locals it assigns back to `env`. Queued in
+/// `outlined` for the listings and the compiled program.
+#[allow(clippy::too_many_arguments)]
+fn translate_checked_copies<'t, 'a>(
+    pending: Vec<PendingChecked<'t>>,
+    program: &'t tir::Program,
+    module: &'a mut JITModule,
+    func_ids: &'a [FuncId],
+    helpers: &'a mut Helpers,
+    sites: &'a mut Vec<Site>,
+    options: &'a LowerOptions,
+    calls: (&'a HashSet<usize>, &'a [bool]),
+    (outlined, stream): (&'a mut Vec<Outlined>, &'a codegen::Stream),
+) {
+    for copy in pending {
+        let mut signature = module.make_signature();
+        signature.params.extend([AbiParam::new(cl::I64); 2]);
+        signature.returns.push(AbiParam::new(cl::I8));
+        let mut func = ir::Function::with_name_signature(ir::UserFuncName::default(), signature);
+        let mut builder_context = FunctionBuilderContext::new();
+        let builder = FunctionBuilder::new(&mut func, &mut builder_context);
+        let mut inner = Translator::new(
+            builder,
+            program,
+            copy.function,
+            &mut *module,
+            func_ids,
+            &mut *helpers,
+            &mut *sites,
+            options,
+            &[],
+            calls,
+            Recursion { function: false, ..copy.recursion },
+            (&mut *outlined, stream),
+        );
+        inner.in_bounds = copy.in_bounds;
+        inner.hoisted = copy.hoisted;
+        inner.loop_vars = copy.loop_vars;
+        inner.counting = false;
+        inner.version_budget = 0;
+        for local in &inner.function.locals {
+            let vars = inner.declare_local(&local.ty);
+            inner.locals.push(vars);
+        }
+        let env = inner.out;
+        let types = &copy.types;
+        let load = |inner: &mut Translator, slot: usize| {
+            inner.builder.ins().load(types[slot], inner.plain_flags, env, 8 * slot as i32)
+        };
+        let bounds: Vec<ClValue> = (0..cold::ENV_LOCALS).map(|slot| load(&mut inner, slot)).collect();
+        for env_local in &copy.env_locals {
+            let values: Vec<ClValue> = env_local.slots.iter().map(|&slot| load(&mut inner, slot)).collect();
+            let ty = inner.function.local(env_local.local).ty.clone();
+            inner.assign(env_local.local, Val::from_values(&ty, values));
+        }
+        inner.counted_loop(copy.var, bounds[0], bounds[1], bounds[2], bounds[3], copy.body);
+        for env_local in copy.env_locals.iter().filter(|env_local| env_local.written) {
+            let values = inner.read_local(env_local.local).into_values();
+            for (value, &slot) in values.into_iter().zip(&env_local.slots) {
+                inner.builder.ins().store(inner.plain_flags, value, env, 8 * slot as i32);
+            }
+        }
+        inner.return_status(abi::STATUS_OK);
+        // No loop of a checked copy is versioned: nothing is pending.
+        inner.finish();
+        copy.record.set_function(func);
+        outlined.push(Outlined::Checked { name: copy.name, record: copy.record });
+    }
 }
 
 /// A `prange` loop compiled to run on the thread pool (for `kernjit dump`).
@@ -810,8 +906,8 @@ impl Val {
 
 /// The caller's translation state, put aside while an inlined callee's
 /// body is translated.
-struct Inlining<'a> {
-    function: &'a tir::Function,
+struct Inlining<'t> {
+    function: &'t tir::Function,
     locals: Vec<LocalVars>,
     loops: Vec<Loop>,
     in_bounds: Vec<(tir::LocalId, tir::LocalId, u8)>,
@@ -826,10 +922,10 @@ struct Loop {
     exit: Block,
 }
 
-struct Translator<'a, 'b> {
+struct Translator<'t, 'a, 'b> {
     builder: FunctionBuilder<'b>,
-    program: &'a tir::Program,
-    function: &'a tir::Function,
+    program: &'t tir::Program,
+    function: &'t tir::Function,
     module: &'a mut JITModule,
     func_ids: &'a [FuncId],
     helpers: &'a mut Helpers,
@@ -844,8 +940,13 @@ struct Translator<'a, 'b> {
     /// Whether this function is on a cycle of calls (checks its stack), and
     /// whether the program keeps a call depth at all.
     recursion: Recursion,
-    /// Outlined `prange` bodies, compiled after this function.
+    /// Code split off this function: `prange` bodies (already compiling)
+    /// and checked loop copies.
     outlined: &'a mut Vec<Outlined>,
+    /// Where translated functions go to be compiled.
+    stream: &'a codegen::Stream,
+    /// Checked loop copies to translate once this function is in `stream`.
+    pending: Vec<PendingChecked<'t>>,
     /// While translating an inlined callee's body: where its `return`
     /// jumps, with the results as block arguments.
     inline_exit: Option<Block>,
@@ -888,12 +989,12 @@ struct Translator<'a, 'b> {
     checks: BoundsChecks,
 }
 
-impl<'a, 'b> Translator<'a, 'b> {
+impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
     #[allow(clippy::too_many_arguments)]
     fn new(
         mut builder: FunctionBuilder<'b>,
-        program: &'a tir::Program,
-        function: &'a tir::Function,
+        program: &'t tir::Program,
+        function: &'t tir::Function,
         module: &'a mut JITModule,
         func_ids: &'a [FuncId],
         helpers: &'a mut Helpers,
@@ -902,8 +1003,8 @@ impl<'a, 'b> Translator<'a, 'b> {
         param_layouts: &'a [Layout],
         (inlined, looping): (&'a HashSet<usize>, &'a [bool]),
         recursion: Recursion,
-        outlined: &'a mut Vec<Outlined>,
-    ) -> Translator<'a, 'b> {
+        (outlined, stream): (&'a mut Vec<Outlined>, &'a codegen::Stream),
+    ) -> Translator<'t, 'a, 'b> {
         let data_flags = MemFlagsData::trusted();
         let header_flags = MemFlagsData::trusted().with_readonly().with_can_move();
         let plain_flags = MemFlagsData::trusted();
@@ -927,6 +1028,8 @@ impl<'a, 'b> Translator<'a, 'b> {
             looping,
             recursion,
             outlined,
+            stream,
+            pending: Vec::new(),
             inline_exit: None,
             locals: Vec::new(),
             ctx,
@@ -948,7 +1051,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         }
     }
 
-    fn translate_function(mut self) -> BoundsChecks {
+    fn translate_function(mut self) -> (BoundsChecks, Vec<PendingChecked<'t>>) {
         // Every local gets its variables, initialised to zero / an empty array.
         for local in &self.function.locals {
             let vars = self.declare_local(&local.ty);
@@ -997,12 +1100,14 @@ impl<'a, 'b> Translator<'a, 'b> {
     }
 
     /// Emits the shared error exit and finalizes the function.
-    fn finish(mut self) -> BoundsChecks {
+    /// Completes the function; returns its check counts and the checked
+    /// loop copies still to translate (`translate_checked_copies`).
+    fn finish(mut self) -> (BoundsChecks, Vec<PendingChecked<'t>>) {
         self.finish_error_tail();
         self.builder.seal_all_blocks();
         let config = self.module.isa().frontend_config();
         self.builder.finalize(config);
-        self.checks
+        (self.checks, self.pending)
     }
 
     // ---- locals ------------------------------------------------------------
@@ -1253,7 +1358,7 @@ impl<'a, 'b> Translator<'a, 'b> {
     // ---- statements ----------------------------------------------------------
 
     /// Translates a block; returns true if control cannot fall out of it.
-    fn translate_block(&mut self, block: &'a [tir::Stmt]) -> bool {
+    fn translate_block(&mut self, block: &'t [tir::Stmt]) -> bool {
         for stmt in block {
             if crate::stack::guarded(|| self.translate_stmt(stmt)) {
                 return true;
@@ -1263,7 +1368,7 @@ impl<'a, 'b> Translator<'a, 'b> {
     }
 
     /// Returns true if the statement ends control flow (return, break, continue).
-    fn translate_stmt(&mut self, stmt: &'a tir::Stmt) -> bool {
+    fn translate_stmt(&mut self, stmt: &'t tir::Stmt) -> bool {
         match &stmt.kind {
             StmtKind::Assign { local, value } => {
                 let value = self.translate_expr(value);
@@ -1444,12 +1549,12 @@ impl<'a, 'b> Translator<'a, 'b> {
     fn translate_for(
         &mut self,
         var: tir::LocalId,
-        start: &'a tir::Expr,
-        stop: &'a tir::Expr,
-        step: &'a tir::Expr,
-        body: &'a [tir::Stmt],
+        start: &'t tir::Expr,
+        stop: &'t tir::Expr,
+        step: &'t tir::Expr,
+        body: &'t [tir::Stmt],
         (range_span, span): (Span, Span),
-        parallel: Option<&'a tir::Parallel>,
+        parallel: Option<&'t tir::Parallel>,
     ) {
         let (start_expr, stop_expr, step_expr) = (start, stop, step);
         let start = self.translate_expr(start).scalar();
@@ -1493,7 +1598,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         step: ClValue,
         first: ClValue,
         end: ClValue,
-        body: &'a [tir::Stmt],
+        body: &'t [tir::Stmt],
     ) {
         let accesses = self.accesses_to_hoist(var, body);
         if accesses.is_empty() {
@@ -1558,7 +1663,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         &mut self,
         var: tir::LocalId,
         bounds: (ClValue, ClValue, ClValue, ClValue),
-        body: &'a [tir::Stmt],
+        body: &'t [tir::Stmt],
     ) -> bool {
         if tir::any_stmt(body, &mut |stmt| matches!(stmt.kind, StmtKind::Return(_))) {
             return false;
@@ -1588,15 +1693,30 @@ impl<'a, 'b> Translator<'a, 'b> {
             self.builder.ins().store(self.plain_flags, value, env, 8 * index as i32);
         }
 
-        let record = self.translate_checked_loop(var, body, &env_locals, &types);
+        let span = body.first().map_or(self.function.span, |stmt| stmt.span);
+        let site = self.site(span, "");
+        let record = cold::CheckedLoop::new(site);
         let address = self.i64_const(&*record as *const cold::CheckedLoop as i64);
         let name = format!("checked{}_{}", self.helpers.checked_loops, self.function.name);
         self.helpers.checked_loops += 1;
-        self.outlined.push(Outlined::Checked { name, record });
+        let written: Vec<EnvLocal> = env_locals.iter().filter(|env_local| env_local.written).cloned().collect();
+        self.pending.push(PendingChecked {
+            name,
+            record,
+            var,
+            body,
+            function: self.function,
+            env_locals,
+            types: types.clone(),
+            in_bounds: self.in_bounds.clone(),
+            hoisted: self.hoisted.clone(),
+            loop_vars: self.loop_vars.clone(),
+            recursion: self.recursion,
+        });
         let status = self.call_helper(self.helpers.checked_loop, &[self.ctx, address, env]);
         let failed = self.builder.ins().icmp_imm_s(IntCC::NotEqual, status, abi::STATUS_OK as i64);
         self.propagate_if(failed);
-        for env_local in env_locals.iter().filter(|env_local| env_local.written) {
+        for env_local in &written {
             let values: Vec<ClValue> = env_local
                 .slots
                 .iter()
@@ -1608,72 +1728,9 @@ impl<'a, 'b> Translator<'a, 'b> {
         true
     }
 
-    /// The function [`Self::call_checked_loop`] calls: `(ctx, env) ->
-    /// status`, the locals from `env` (whose slots have `types`), the loop
-    /// with every check, the locals it assigns back to `env`.
-    fn translate_checked_loop(
-        &mut self,
-        var: tir::LocalId,
-        body: &'a [tir::Stmt],
-        env_locals: &[EnvLocal],
-        types: &[ir::Type],
-    ) -> Box<cold::CheckedLoop> {
-        let mut signature = self.module.make_signature();
-        signature.params.extend([AbiParam::new(cl::I64); 2]);
-        signature.returns.push(AbiParam::new(cl::I8));
-        let mut func = ir::Function::with_name_signature(ir::UserFuncName::default(), signature);
-        let mut builder_context = FunctionBuilderContext::new();
-        let builder = FunctionBuilder::new(&mut func, &mut builder_context);
-        let mut inner = Translator::new(
-            builder,
-            self.program,
-            self.function,
-            &mut *self.module,
-            self.func_ids,
-            &mut *self.helpers,
-            &mut *self.sites,
-            self.options,
-            &[],
-            (self.inlined, self.looping),
-            Recursion { function: false, ..self.recursion },
-            &mut *self.outlined,
-        );
-        inner.in_bounds = self.in_bounds.clone();
-        inner.hoisted = self.hoisted.clone();
-        inner.loop_vars = self.loop_vars.clone();
-        inner.counting = false;
-        inner.version_budget = 0;
-        for local in &inner.function.locals {
-            let vars = inner.declare_local(&local.ty);
-            inner.locals.push(vars);
-        }
-        let env = inner.out;
-        let load = |inner: &mut Translator, slot: usize| {
-            inner.builder.ins().load(types[slot], inner.plain_flags, env, 8 * slot as i32)
-        };
-        let bounds: Vec<ClValue> = (0..cold::ENV_LOCALS).map(|slot| load(&mut inner, slot)).collect();
-        for env_local in env_locals {
-            let values: Vec<ClValue> = env_local.slots.iter().map(|&slot| load(&mut inner, slot)).collect();
-            let ty = inner.function.local(env_local.local).ty.clone();
-            inner.assign(env_local.local, Val::from_values(&ty, values));
-        }
-        inner.counted_loop(var, bounds[0], bounds[1], bounds[2], bounds[3], body);
-        for env_local in env_locals.iter().filter(|env_local| env_local.written) {
-            let values = inner.read_local(env_local.local).into_values();
-            for (value, &slot) in values.into_iter().zip(&env_local.slots) {
-                inner.builder.ins().store(inner.plain_flags, value, env, 8 * slot as i32);
-            }
-        }
-        inner.return_status(abi::STATUS_OK);
-        inner.finish();
-        let span = body.first().map_or(self.function.span, |stmt| stmt.span);
-        let site = self.site(span, "");
-        cold::CheckedLoop::new(func, site)
-    }
-
     /// The accesses in the loop's body worth checking before the loop: those
     /// `hoist::hoistable` finds, less those already proven or hoisted.
-    fn accesses_to_hoist(&mut self, var: tir::LocalId, body: &'a [tir::Stmt]) -> Vec<hoist::Access<'a>> {
+    fn accesses_to_hoist(&mut self, var: tir::LocalId, body: &'t [tir::Stmt]) -> Vec<hoist::Access<'t>> {
         let (mut accesses, nodes) = hoist::hoistable(var, body, self.function, self.looping);
         if nodes > self.version_budget {
             return Vec::new();
@@ -1709,7 +1766,7 @@ impl<'a, 'b> Translator<'a, 'b> {
     /// computed with overflow flags, and an overflow fails the check.
     fn hoisted_checks_pass(
         &mut self,
-        accesses: &[hoist::Access<'a>],
+        accesses: &[hoist::Access<'t>],
         start: ClValue,
         step: ClValue,
         count: ClValue,
@@ -1804,7 +1861,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         step: ClValue,
         first: ClValue,
         end: ClValue,
-        body: &'a [tir::Stmt],
+        body: &'t [tir::Stmt],
     ) {
         let header = self.builder.create_block();
         let latch = self.builder.create_block();
@@ -1877,8 +1934,8 @@ impl<'a, 'b> Translator<'a, 'b> {
         &mut self,
         var: tir::LocalId,
         (start, step, count): (ClValue, ClValue, ClValue),
-        body: &'a [tir::Stmt],
-        parallel: &'a tir::Parallel,
+        body: &'t [tir::Stmt],
+        parallel: &'t tir::Parallel,
         span: Span,
     ) {
         let skip = self.builder.create_block();
@@ -1955,7 +2012,7 @@ impl<'a, 'b> Translator<'a, 'b> {
     /// goes in the environment. Integer constants are not stored but
     /// rematerialised in the body, so a contiguous array's unit stride stays
     /// a constant there.
-    fn captures(&mut self, body: &'a [tir::Stmt], var: tir::LocalId, parallel: &tir::Parallel) -> Vec<Capture> {
+    fn captures(&mut self, body: &'t [tir::Stmt], var: tir::LocalId, parallel: &tir::Parallel) -> Vec<Capture> {
         let mut read = std::collections::BTreeSet::new();
         tir::for_each_expr(body, &mut |expr| {
             if let ExprKind::Local(local) = expr.kind {
@@ -2012,8 +2069,8 @@ impl<'a, 'b> Translator<'a, 'b> {
     fn outline(
         &mut self,
         var: tir::LocalId,
-        body: &'a [tir::Stmt],
-        parallel: &'a tir::Parallel,
+        body: &'t [tir::Stmt],
+        parallel: &'t tir::Parallel,
         captures: &[Capture],
         (span, min_trips): (Span, u64),
     ) -> FuncId {
@@ -2041,16 +2098,29 @@ impl<'a, 'b> Translator<'a, 'b> {
             &[],
             (self.inlined, self.looping),
             Recursion { function: false, ..self.recursion },
-            &mut *self.outlined,
+            (&mut *self.outlined, self.stream),
         );
         inner.in_bounds = self.in_bounds.clone();
         inner.hoisted = self.hoisted.clone();
         inner.loop_vars = self.loop_vars.clone();
         inner.counting = self.counting;
-        let checks = inner.translate_outlined(var, body, parallel, captures);
+        let (checks, pending) = inner.translate_outlined(var, body, parallel, captures);
         self.checks.kept += checks.kept;
         self.checks.removed += checks.removed;
         self.checks.hoisted += checks.hoisted;
+        let label = format!("{name} (prange body in {})", self.function.name);
+        self.stream.push(codegen::Job { id, func, label });
+        translate_checked_copies(
+            pending,
+            self.program,
+            &mut *self.module,
+            self.func_ids,
+            &mut *self.helpers,
+            &mut *self.sites,
+            self.options,
+            (self.inlined, self.looping),
+            (&mut *self.outlined, self.stream),
+        );
         let report = ParallelLoop {
             span,
             function: self.function.name.clone(),
@@ -2058,7 +2128,7 @@ impl<'a, 'b> Translator<'a, 'b> {
             reductions: parallel.reductions.iter().map(|reduction| reduction.op).collect(),
             min_trips,
         };
-        self.outlined.push(Outlined::Parallel { id, func, report });
+        self.outlined.push(Outlined::Parallel { report });
         id
     }
 
@@ -2069,10 +2139,10 @@ impl<'a, 'b> Translator<'a, 'b> {
     fn translate_outlined(
         mut self,
         var: tir::LocalId,
-        body: &'a [tir::Stmt],
-        parallel: &'a tir::Parallel,
+        body: &'t [tir::Stmt],
+        parallel: &'t tir::Parallel,
         captures: &[Capture],
-    ) -> BoundsChecks {
+    ) -> (BoundsChecks, Vec<PendingChecked<'t>>) {
         for local in &self.function.locals {
             let vars = self.declare_local(&local.ty);
             self.locals.push(vars);
@@ -2323,7 +2393,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         order
     }
 
-    fn translate_view(&mut self, array: ArrayVal, items: &'a [ViewItem], span: Span, name: &str) -> ArrayVal {
+    fn translate_view(&mut self, array: ArrayVal, items: &'t [ViewItem], span: Span, name: &str) -> ArrayVal {
         let site = self.site(span, name);
         // Index errors name only the integer items (tir.rs).
         let mut index_values = Vec::new();
@@ -2396,11 +2466,11 @@ impl<'a, 'b> Translator<'a, 'b> {
 
     // ---- expressions ---------------------------------------------------------
 
-    fn translate_expr(&mut self, expr: &'a tir::Expr) -> Val {
+    fn translate_expr(&mut self, expr: &'t tir::Expr) -> Val {
         crate::stack::guarded(|| self.translate_expr_inner(expr))
     }
 
-    fn translate_expr_inner(&mut self, expr: &'a tir::Expr) -> Val {
+    fn translate_expr_inner(&mut self, expr: &'t tir::Expr) -> Val {
         match &expr.kind {
             ExprKind::Const(value) => Val::Scalar(self.constant(*value)),
             ExprKind::Local(local) => self.read_local(*local),
@@ -2495,7 +2565,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         self.load_array_param(pointer, dtype, ndim, Layout::C)
     }
 
-    fn translate_new_array(&mut self, shape: &'a [tir::Expr], fill: &'a Fill, expr: &'a tir::Expr) -> Val {
+    fn translate_new_array(&mut self, shape: &'t [tir::Expr], fill: &'t Fill, expr: &'t tir::Expr) -> Val {
         let array_ty = expr.ty.array().expect("new arrays are arrays");
         let mut dims: Vec<ClValue> = shape.iter().map(|d| self.translate_expr(d).scalar()).collect();
         let (fill_code, value_bits) = match fill {
@@ -2543,7 +2613,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         strides
     }
 
-    fn translate_call(&mut self, func: tir::FuncId, args: &'a [tir::Expr], span: Span) -> Val {
+    fn translate_call(&mut self, func: tir::FuncId, args: &'t [tir::Expr], span: Span) -> Val {
         let ret = &self.program.function(func).ret;
         let result_types = flat_types(ret);
         let slot = self.builder.create_sized_stack_slot(StackSlotData::new(
@@ -2598,7 +2668,7 @@ impl<'a, 'b> Translator<'a, 'b> {
     /// start), its `return` a jump to a merge block. The only trace of the
     /// call is the recursion-depth check (in a program that counts depth),
     /// which a leaf needs at its call site only.
-    fn translate_inlined_call(&mut self, func: tir::FuncId, args: &'a [tir::Expr], span: Span) -> Val {
+    fn translate_inlined_call(&mut self, func: tir::FuncId, args: &'t [tir::Expr], span: Span) -> Val {
         let callee = self.program.function(func);
         let values: Vec<Val> = args.iter().map(|arg| self.translate_expr(arg)).collect();
         if self.recursion.tracked {
@@ -2646,7 +2716,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         }
     }
 
-    fn translate_if_exp(&mut self, cond: &'a tir::Expr, then: &'a tir::Expr, orelse: &'a tir::Expr, ty: &Type) -> Val {
+    fn translate_if_exp(&mut self, cond: &'t tir::Expr, then: &'t tir::Expr, orelse: &'t tir::Expr, ty: &Type) -> Val {
         let cond = self.translate_expr(cond).scalar();
         let then_block = self.builder.create_block();
         let else_block = self.builder.create_block();
@@ -2709,8 +2779,8 @@ impl<'a, 'b> Translator<'a, 'b> {
 
     fn translate_and_or(
         &mut self,
-        left: &'a tir::Expr,
-        right: &'a tir::Expr,
+        left: &'t tir::Expr,
+        right: &'t tir::Expr,
         dtype: ScalarType,
         is_and: bool,
     ) -> ClValue {
@@ -2733,7 +2803,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         self.builder.block_params(merge)[0]
     }
 
-    fn translate_compare(&mut self, first: &'a tir::Expr, rest: &'a [(tir::CmpOp, ScalarType, tir::Expr)]) -> ClValue {
+    fn translate_compare(&mut self, first: &'t tir::Expr, rest: &'t [(tir::CmpOp, ScalarType, tir::Expr)]) -> ClValue {
         let mut previous = self.translate_expr(first).scalar();
         let mut previous_ty = first.ty.scalar().expect("comparisons are between scalars");
         if rest.len() == 1 {
@@ -2980,7 +3050,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         }
     }
 
-    fn translate_builtin(&mut self, op: Builtin, args: &'a [tir::Expr], expr: &'a tir::Expr) -> Val {
+    fn translate_builtin(&mut self, op: Builtin, args: &'t [tir::Expr], expr: &'t tir::Expr) -> Val {
         if let Builtin::Shape(axis) = op {
             let array = self.translate_expr(&args[0]).array();
             return Val::Scalar(array.shape[axis as usize]);

@@ -483,7 +483,7 @@ fn dump_says_which_prange_loops_run_in_parallel() {
     assert!(clif.contains("; prange0_psum (prange body in psum)\nfunction"), "{clif}");
     assert!(clif.contains("call fn") && clif.contains("func_addr"), "{clif}");
     let asm = kernjit(dir.path(), &["dump", "par.kern", "psum", "--sig", "(f64[:])", "--stage", "asm"]);
-    assert!(asm.expect_code(0).stdout.contains("; prange0_psum, "), "{}", asm.show());
+    assert!(asm.expect_code(0).stdout.contains("; prange0_psum (prange body in psum), "), "{}", asm.show());
 }
 
 #[test]
