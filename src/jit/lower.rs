@@ -18,6 +18,7 @@ use super::codegen;
 use super::cold;
 use super::hoist::{self, AxisIndex, Induction};
 use super::runtime::{self, Site};
+use super::ssa;
 use crate::mathlib::{self, MathFunction};
 use crate::span::Span;
 use crate::tir::{self, BinaryOp, Builtin, ExprKind, Fill, StmtKind, ViewItem};
@@ -775,10 +776,7 @@ fn translate_checked_copies<'t, 'a>(
         inner.loop_vars = copy.loop_vars;
         inner.counting = false;
         inner.version_budget = 0;
-        for local in &inner.function.locals {
-            let vars = inner.declare_local(&local.ty);
-            inner.locals.push(vars);
-        }
+        inner.locals = inner.declare_locals(inner.function);
         let env = inner.out;
         let types = &copy.types;
         let load = |inner: &mut Translator, slot: usize| {
@@ -832,8 +830,15 @@ enum Proof {
 #[derive(Clone)]
 enum LocalVars {
     Scalar(Variable),
-    Array { data: Variable, shape: Vec<Variable>, strides: Vec<Variable> },
+    Array {
+        data: Variable,
+        shape: Vec<Variable>,
+        strides: Vec<Variable>,
+    },
     Tuple(Vec<Variable>),
+    /// A fixed local (`ssa::fixed_locals`): the value of its one
+    /// assignment, once translated.
+    Fixed(Option<Val>),
     None,
 }
 
@@ -1053,10 +1058,7 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
 
     fn translate_function(mut self) -> (BoundsChecks, Vec<PendingChecked<'t>>) {
         // Every local gets its variables, initialised to zero / an empty array.
-        for local in &self.function.locals {
-            let vars = self.declare_local(&local.ty);
-            self.locals.push(vars);
-        }
+        self.locals = self.declare_locals(self.function);
         let entry = self.builder.current_block().expect("entry block");
         let params = self.builder.block_params(entry).to_vec();
         if self.recursion.function {
@@ -1112,6 +1114,19 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
 
     // ---- locals ------------------------------------------------------------
 
+    /// The variables of every local of `function`, each initialised to zero
+    /// (an empty array), but for the fixed ones (`ssa::fixed_locals`), which
+    /// are bound to the value of their one assignment.
+    fn declare_locals(&mut self, function: &tir::Function) -> Vec<LocalVars> {
+        let fixed = ssa::fixed_locals(function);
+        function
+            .locals
+            .iter()
+            .zip(fixed)
+            .map(|(local, fixed)| if fixed { LocalVars::Fixed(None) } else { self.declare_local(&local.ty) })
+            .collect()
+    }
+
     fn declare_local(&mut self, ty: &Type) -> LocalVars {
         match ty {
             Type::Scalar(dtype) => {
@@ -1148,6 +1163,10 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
     }
 
     fn assign(&mut self, local: tir::LocalId, value: Val) {
+        if let LocalVars::Fixed(bound) = &mut self.locals[local.0 as usize] {
+            *bound = Some(value);
+            return;
+        }
         match (self.locals[local.0 as usize].clone(), value) {
             (LocalVars::Scalar(var), Val::Scalar(v)) => self.builder.def_var(var, v),
             (LocalVars::Tuple(vars), Val::Tuple(values)) => {
@@ -1184,7 +1203,34 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
                     dtype,
                 })
             }
+            // Read only where no statement reads it (the environment of an
+            // outlined loop that assigns it first): any value will do.
+            LocalVars::Fixed(None) => self.zero_value(&self.function.local(local).ty.clone()),
+            LocalVars::Fixed(Some(value)) => value,
             LocalVars::None => Val::None,
+        }
+    }
+
+    fn is_fixed(&self, local: tir::LocalId) -> bool {
+        matches!(self.locals[local.0 as usize], LocalVars::Fixed(_))
+    }
+
+    /// Zero, or an empty array: the value a local starts as.
+    fn zero_value(&mut self, ty: &Type) -> Val {
+        match ty {
+            Type::Scalar(dtype) => Val::Scalar(self.zero(*dtype)),
+            Type::Tuple(items) => Val::Tuple(items.iter().map(|dtype| self.zero(*dtype)).collect()),
+            Type::Array(array_ty) => {
+                let zero = self.i64_const(0);
+                let ndim = array_ty.ndim as usize;
+                Val::Array(ArrayVal {
+                    data: zero,
+                    shape: vec![zero; ndim],
+                    strides: vec![zero; ndim],
+                    dtype: array_ty.dtype,
+                })
+            }
+            Type::None | Type::Unknown => Val::None,
         }
     }
 
@@ -1359,12 +1405,17 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
 
     /// Translates a block; returns true if control cannot fall out of it.
     fn translate_block(&mut self, block: &'t [tir::Stmt]) -> bool {
+        let terminated = block.iter().any(|stmt| crate::stack::guarded(|| self.translate_stmt(stmt)));
+        // The fixed locals assigned here go out of scope: a value defined in
+        // this block must not be used where it does not dominate.
         for stmt in block {
-            if crate::stack::guarded(|| self.translate_stmt(stmt)) {
-                return true;
+            if let StmtKind::Assign { local, .. } = stmt.kind {
+                if let LocalVars::Fixed(bound) = &mut self.locals[local.0 as usize] {
+                    *bound = None;
+                }
             }
         }
-        false
+        terminated
     }
 
     /// Returns true if the statement ends control flow (return, break, continue).
@@ -1676,6 +1727,9 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
                 used.insert(local);
             }
         });
+        // A fixed local the loop assigns is read only inside it: it neither
+        // comes in nor goes back.
+        used.retain(|local| !(written.contains(local) && self.is_fixed(*local)));
         let (start, step, first, end) = bounds;
         let mut values = vec![start, step, first, end];
         let mut env_locals = Vec::new();
@@ -2023,6 +2077,12 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
         for reduction in &parallel.reductions {
             read.remove(&reduction.local);
         }
+        // A fixed local the body assigns is read only after that, inside it.
+        for local in hoist::assigned_locals(body) {
+            if self.is_fixed(local) {
+                read.remove(&local);
+            }
+        }
         let mut next = ENV_CAPTURES;
         // Known layouts hold only for parameters of the function being
         // translated (not of an inlined callee) that it never rebinds.
@@ -2143,10 +2203,7 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
         parallel: &'t tir::Parallel,
         captures: &[Capture],
     ) -> (BoundsChecks, Vec<PendingChecked<'t>>) {
-        for local in &self.function.locals {
-            let vars = self.declare_local(&local.ty);
-            self.locals.push(vars);
-        }
+        self.locals = self.declare_locals(self.function);
         let entry = self.builder.current_block().expect("entry block");
         let params = self.builder.block_params(entry).to_vec();
         let (env, first_block, end_block) = (params[1], params[2], params[3]);
@@ -2683,7 +2740,7 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
         for ty in &result_types {
             self.builder.append_block_param(exit, *ty);
         }
-        let callee_locals: Vec<LocalVars> = callee.locals.iter().map(|local| self.declare_local(&local.ty)).collect();
+        let callee_locals = self.declare_locals(callee);
         let saved = Inlining {
             function: std::mem::replace(&mut self.function, callee),
             locals: std::mem::replace(&mut self.locals, callee_locals),

@@ -15,3 +15,4 @@ pub mod hoist;
 pub mod lower;
 pub mod pool;
 pub mod runtime;
+pub mod ssa;
