@@ -25,15 +25,17 @@
 //!   `kj_alloc_view`) for an array, none for `None`. (Returning them in
 //!   registers fails for tuples: x86-64 has two integer return registers.)
 //!
-//! The host calls an *entry trampoline* per program:
+//! The host calls one *entry* per program:
 //!
 //! ```text
 //! entry(ctx: *mut CallContext, args: *const u64, results: *mut u64) -> i8
 //! ```
 //!
 //! `args` holds one 8-byte slot per scalar (encoded as below), per tuple
-//! element, and per array (the address of an `ArrayArg`); `results` is passed
-//! on as the entry function's `out`.
+//! element, and per array (the address of an `ArrayArg`); `results` is the
+//! entry function's `out`. The entry is the entry function itself when no
+//! function calls it (it reads its arguments from the slots), and otherwise
+//! a trampoline that unpacks the slots and calls it.
 //!
 //! # Scalar encoding in 8-byte slots
 //!

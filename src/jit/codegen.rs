@@ -3,8 +3,9 @@
 //!
 //! `lower` pushes each function into a [`Stream`] as soon as it is
 //! translated (a kernel, its out-of-line callees, its `prange` bodies and
-//! the entry trampoline); a sizeable one starts compiling on a long-lived
-//! helper thread at once, while the calling thread translates the rest.
+//! the entry trampoline, if any); a sizeable one starts compiling on a
+//! long-lived helper thread at once, while the calling thread translates
+//! the rest.
 //! [`Stream::finish`] returns each function's machine code and relocations,
 //! which `lower` then hands to the `JITModule` with `define_function_bytes`.
 //! Functions are independent until linking: the result does not depend on

@@ -2,7 +2,7 @@
 //!
 //! [`CompiledProgram::compile`] lowers a typed program with Cranelift;
 //! [`CompiledProgram::call`] marshals arguments into the ABI's slots, runs the
-//! entry trampoline with a fresh [`runtime::CallRuntime`], and turns the
+//! entry (abi.rs) with a fresh [`runtime::CallRuntime`], and turns the
 //! status and error slot back into a value or a [`RuntimeError`].
 //! [`CompiledProgram::call_slots`] is the same call for callers (the
 //! embedding API) that build the argument slots themselves.
@@ -66,7 +66,7 @@ const RECURSION_STACK: usize = 256 << 20;
 /// and math routines it calls.
 const STACK_MARGIN: usize = 128 << 10;
 
-/// The entry trampoline's type (abi.rs).
+/// The entry's type (abi.rs).
 type EntryFn = unsafe extern "C" fn(*mut super::abi::CallContext, *const u64, *mut u64) -> i8;
 
 impl CompiledProgram {
@@ -202,7 +202,7 @@ impl CompiledProgram {
         Ok(results[0])
     }
 
-    /// Checks the slots and runs the entry trampoline, leaving the results
+    /// Checks the slots and runs the entry, leaving the results
     /// in `results` (`self.result_slots` of them).
     ///
     /// # Safety
@@ -289,11 +289,11 @@ fn internal_error(message: String) -> RuntimeError {
     RuntimeError { kind: RuntimeErrorKind::Internal { message }, span: crate::span::Span::default() }
 }
 
-/// Calls the entry trampoline.
+/// Calls the entry.
 ///
 /// # Safety
 ///
-/// `entry` must be the address of a finalized entry trampoline of a live
+/// `entry` must be the address of a finalized entry of a live
 /// `CompiledProgram`, `slots` must hold one correctly encoded slot per
 /// flattened parameter (array slots pointing at `ArrayArg`s that stay alive
 /// and describe valid memory for the whole call), `results` must have room

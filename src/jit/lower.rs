@@ -1,10 +1,10 @@
 //! Lowering: the typed IR to Cranelift IR, compiled to machine code.
 //!
 //! Entry point [`lower`]: every specialisation of a [`tir::Program`] becomes
-//! one native function following `abi.rs`, plus an entry trampoline the host
-//! calls. One private [`Translator`] per function with one `translate_*`
-//! method per construct (the shape of cranelift-jit-demo's
-//! FunctionTranslator).
+//! one native function following `abi.rs`; the host calls the entry function
+//! with the entry signature, through a trampoline if other functions call
+//! it. One private [`Translator`] per function with one `translate_*` method
+//! per construct (the shape of cranelift-jit-demo's FunctionTranslator).
 //!
 //! Runtime semantics are those documented in `tir.rs`, bit for bit: wrapping
 //! integers, Python `//` and `%`, guarded divisions (no instruction here can
@@ -71,7 +71,7 @@ impl Default for LowerOptions {
     }
 }
 
-/// A compiled program: its code (owned by `module`), the entry trampoline and
+/// A compiled program: its code (owned by `module`), its entry and
 /// the table that turns error sites back into source positions.
 pub struct Lowered {
     pub module: JITModule,
@@ -107,7 +107,7 @@ pub struct CodegenPhases {
     /// Typed IR to Cranelift IR (`Translator`).
     pub lower: std::time::Duration,
     /// Cranelift: optimisation, instruction selection, register allocation
-    /// and emission, for every function and the entry trampoline.
+    /// and emission, for every function and the entry trampoline, if any.
     pub cranelift: std::time::Duration,
     /// Linking the functions and making their memory executable.
     pub finalize: std::time::Duration,
@@ -159,9 +159,18 @@ pub fn lower_with_listings(
     let mut module = JITModule::new(jit_builder);
     let mut helpers = Helpers::declare(&mut module)?;
 
+    let callees = tir::call_graph(program);
+    // An entry function no function calls is the entry itself: it takes its
+    // arguments from the host's slots (no trampoline to compile).
+    let entry_index = program.entry.0 as usize;
+    let own_entry = !callees.iter().any(|called| called.contains(&entry_index));
     let mut func_ids = Vec::with_capacity(program.functions.len());
     for (index, function) in program.functions.iter().enumerate() {
-        let signature = function_signature(&module, function);
+        let signature = if own_entry && index == entry_index {
+            entry_signature(&module)
+        } else {
+            function_signature(&module, function)
+        };
         let name = format!("k{index}_{}", function.name);
         let id = module.declare_function(&name, Linkage::Local, &signature).map_err(|e| e.to_string())?;
         func_ids.push(id);
@@ -176,7 +185,6 @@ pub fn lower_with_listings(
     let entry_layouts = entry_layouts(program, options);
     let inlinable: Vec<bool> = program.functions.iter().map(inlinable).collect();
     let (inlined, called_out_of_line) = inlined_calls(program, &inlinable);
-    let callees = tir::call_graph(program);
     let recursive = recursive_functions(&callees);
     let looping = hoist::looping_functions(program, &callees, &recursive);
     // Without a cycle of calls, no chain of calls is longer than the number
@@ -184,16 +192,17 @@ pub fn lower_with_listings(
     let track_depth = recursive.contains(&true) || program.functions.len() >= RECURSION_LIMIT;
     let mut outlined = Vec::new();
     for (index, function) in program.functions.iter().enumerate() {
-        if inlinable[index] && !called_out_of_line[index] && index != program.entry.0 as usize {
+        if inlinable[index] && !called_out_of_line[index] && index != entry_index {
             // Every call to it is inlined: no code of its own.
             continue;
         }
-        let signature = function_signature(&module, function);
+        let args_in_slots = own_entry && index == entry_index;
+        let signature = if args_in_slots { entry_signature(&module) } else { function_signature(&module, function) };
         let mut func = ir::Function::with_name_signature(ir::UserFuncName::default(), signature);
         let pending = {
             let builder = FunctionBuilder::new(&mut func, &mut builder_context);
-            let layouts = if index == program.entry.0 as usize { entry_layouts.as_slice() } else { &[] };
-            let translator = Translator::new(
+            let layouts = if index == entry_index { entry_layouts.as_slice() } else { &[] };
+            let mut translator = Translator::new(
                 builder,
                 program,
                 function,
@@ -207,6 +216,9 @@ pub fn lower_with_listings(
                 Recursion { function: recursive[index], tracked: track_depth },
                 (&mut outlined, &stream),
             );
+            if args_in_slots {
+                translator.args_in_slots();
+            }
             let (counted, pending) = translator.translate_function();
             checks.kept += counted.kept;
             checks.removed += counted.removed;
@@ -226,8 +238,13 @@ pub fn lower_with_listings(
             (&mut outlined, &stream),
         );
     }
-    let (entry_id, entry_func) = translate_entry(&mut module, program, &func_ids, &mut builder_context)?;
-    stream.push(codegen::Job { id: entry_id, func: entry_func, label: "entry".to_string() });
+    let entry_id = if own_entry {
+        func_ids[entry_index]
+    } else {
+        let (id, func) = translate_entry(&mut module, program, &func_ids, &mut builder_context)?;
+        stream.push(codegen::Job { id, func, label: "entry".to_string() });
+        id
+    };
 
     let mut parallel_loops = Vec::new();
     let mut checked_loops = Vec::new();
@@ -554,8 +571,17 @@ fn function_signature(module: &JITModule, function: &tir::Function) -> ir::Signa
     signature
 }
 
-/// The entry trampoline: unpacks 8-byte argument slots, calls the entry
-/// function, packs its results.
+/// `entry(ctx, args, results) -> i8` (abi.rs).
+fn entry_signature(module: &JITModule) -> ir::Signature {
+    let mut signature = module.make_signature();
+    signature.params.extend([AbiParam::new(cl::I64); 3]);
+    signature.returns.push(AbiParam::new(cl::I8));
+    signature
+}
+
+/// The entry trampoline of an entry function that other functions call:
+/// unpacks 8-byte argument slots, calls the entry function, whose `out` is
+/// the host's results.
 fn translate_entry(
     module: &mut JITModule,
     program: &tir::Program,
@@ -563,11 +589,7 @@ fn translate_entry(
     builder_context: &mut FunctionBuilderContext,
 ) -> Result<(FuncId, ir::Function), String> {
     let entry = program.entry_function();
-    let mut signature = module.make_signature();
-    for _ in 0..3 {
-        signature.params.push(AbiParam::new(cl::I64));
-    }
-    signature.returns.push(AbiParam::new(cl::I8));
+    let signature = entry_signature(module);
     let id = module.declare_function("kernjit_entry", Linkage::Local, &signature).map_err(|e| e.to_string())?;
     let mut func = ir::Function::with_name_signature(ir::UserFuncName::default(), signature);
     {
@@ -959,6 +981,9 @@ struct Translator<'t, 'a, 'b> {
     ctx: ClValue,
     /// Where this function writes its results (8-byte slots, abi.rs).
     out: ClValue,
+    /// The host's argument slots, for an entry function with the entry
+    /// signature (`args_in_slots`); `None`: arguments are parameters.
+    arg_slots: Option<ClValue>,
     loops: Vec<Loop>,
     /// Flags for loads and stores of array elements (checked, or the user's
     /// responsibility with bounds checks off).
@@ -1039,6 +1064,7 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
             locals: Vec::new(),
             ctx,
             out,
+            arg_slots: None,
             loops: Vec::new(),
             data_flags,
             header_flags,
@@ -1054,6 +1080,15 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
             checked_block: None,
             checks: BoundsChecks::default(),
         }
+    }
+
+    /// Makes this the program's entry (`entry_signature`): the arguments
+    /// come from the host's slots, and `out` is the host's results.
+    fn args_in_slots(&mut self) {
+        let entry = self.builder.current_block().expect("entry block");
+        let params = self.builder.block_params(entry);
+        self.arg_slots = Some(params[1]);
+        self.out = params[2];
     }
 
     fn translate_function(mut self) -> (BoundsChecks, Vec<PendingChecked<'t>>) {
@@ -1077,8 +1112,20 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
         let mut next_param = 2;
         for (position, param) in self.function.params.iter().enumerate() {
             let ty = self.function.local(*param).ty.clone();
-            let count = flat_types(&ty).len();
-            let values = params[next_param..next_param + count].to_vec();
+            let types = flat_types(&ty);
+            let count = types.len();
+            let values = match self.arg_slots {
+                // The host's 8-byte slots, in the order of the flat values.
+                Some(args) => types
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &ty)| {
+                        let offset = 8 * (next_param - 2 + k) as i32;
+                        self.builder.ins().load(ty, self.header_flags, args, offset)
+                    })
+                    .collect(),
+                None => params[next_param..next_param + count].to_vec(),
+            };
             next_param += count;
             let value = match &ty {
                 Type::Scalar(_) => Val::Scalar(values[0]),

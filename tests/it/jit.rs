@@ -181,6 +181,49 @@ def rows(a, out):
 }
 
 #[test]
+fn an_entry_no_function_calls_needs_no_trampoline() {
+    use kernjit::jit::lower::{lower_with_listings, LowerOptions};
+    let source = "\
+def mix(t: (f64, i64), flag: bool, small: i8, x: f32, a):
+    s = 0.0
+    for i in range(len(a)):
+        s += a[i] * t[0]
+    if flag:
+        return s + small + t[1], x
+    return s, x
+
+def fact(n):
+    if n <= 1:
+        return 1
+    return n * fact(n - 1)
+";
+    let module = Module::parse("entry.kern", source.as_bytes()).unwrap();
+    let options = LowerOptions { verify: true, ..LowerOptions::default() };
+    let listing = |kernel: &str, args: &[Value]| {
+        let types: Vec<_> = args.iter().map(Value::ty).collect();
+        let program = module.specialise(kernel, &types).unwrap();
+        lower_with_listings(&program, &options, true, false).unwrap().into_listings().0.unwrap()
+    };
+    // `mix` reads its arguments (a tuple, narrow integers, an f32, an array)
+    // from the host's slots itself; `fact` calls itself, so the host goes
+    // through a trampoline.
+    let mut mix_args = vec![
+        Value::Tuple(vec![Scalar::F64(0.5), Scalar::I64(-7)]),
+        Value::Scalar(Scalar::Bool(true)),
+        Value::Scalar(Scalar::I8(-3)),
+        Value::Scalar(Scalar::F32(2.5)),
+        Value::Array(ArrayData::F64(ndarray::ArrayD::from_shape_fn(vec![9], |i| i[0] as f64))),
+    ];
+    let mut fact_args = vec![Value::Scalar(Scalar::I64(10))];
+    assert!(!listing("mix", &mix_args).contains("; entry"));
+    assert!(listing("fact", &fact_args).contains("; entry"));
+    let (mut interp_mix, mut interp_fact) = (mix_args.clone(), fact_args.clone());
+    assert_eq!(module.run("mix", &mut mix_args).unwrap(), module.interpret("mix", &mut interp_mix).unwrap());
+    assert_eq!(module.run("fact", &mut fact_args).unwrap(), Value::Scalar(Scalar::I64(3628800)));
+    assert_eq!(module.interpret("fact", &mut interp_fact).unwrap(), Value::Scalar(Scalar::I64(3628800)));
+}
+
+#[test]
 fn recursion_with_huge_frames_fails_cleanly() {
     // 60 reductions keep 60 x 8 KiB of partials in every frame: 1000 calls
     // would need ~480 MiB of stack. The JIT must report an error, not crash.
