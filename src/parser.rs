@@ -27,7 +27,7 @@ use crate::ast::*;
 use crate::diag::Diagnostic;
 use crate::lexer::{lex, Token, TokenKind as T};
 use crate::span::{SourceFile, Span};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 /// The deepest nesting of brackets, blocks, unary operators and `elif`s.
 pub const MAX_NESTING: usize = 200;
@@ -481,7 +481,7 @@ impl<'f> Parser<'f> {
         let mut params: Vec<Param> = Vec::new();
         // Where each name was first declared (a lookup per parameter keeps a
         // list of thousands of parameters linear).
-        let mut declared: HashMap<String, Span> = HashMap::new();
+        let mut declared: HashMap<String, Span> = HashMap::default();
         while !self.at(T::RightParen) {
             let span = self.span();
             match self.peek() {

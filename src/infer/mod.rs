@@ -29,7 +29,7 @@ use crate::diag::Diagnostic;
 use crate::span::Span;
 use crate::tir;
 use crate::types::{promote, ArrayType, ScalarType, Type, MAX_NDIM};
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 /// How many times one specialisation's body may be re-walked before we give up.
 const MAX_FIXPOINT_ITERATIONS: usize = 64;
@@ -148,7 +148,7 @@ pub fn annotated_signature(function: &ast::FunctionDef) -> Result<Option<Vec<Typ
 }
 
 fn dedup(diagnostics: Vec<Diagnostic>) -> Vec<Diagnostic> {
-    let mut seen = HashSet::new();
+    let mut seen = HashSet::default();
     let mut out = Vec::new();
     for diagnostic in diagnostics {
         let key = (diagnostic.code, diagnostic.span, diagnostic.message.clone());
@@ -208,7 +208,7 @@ struct Functions<'a> {
 
 impl<'a> Functions<'a> {
     fn new(module: &'a ast::Module) -> Functions<'a> {
-        let mut index = HashMap::new();
+        let mut index = HashMap::default();
         for (position, function) in module.functions.iter().enumerate() {
             index.entry(function.name.name.as_str()).or_insert(position);
         }
@@ -248,7 +248,7 @@ impl<'a> Inferrer<'a> {
             module,
             function_index,
             specs: Vec::new(),
-            spec_index: HashMap::new(),
+            spec_index: HashMap::default(),
             stack: Vec::new(),
             functions: Vec::new(),
             diagnostics: Vec::new(),

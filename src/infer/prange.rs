@@ -21,7 +21,7 @@ use crate::ast;
 use crate::diag::Diagnostic;
 use crate::span::Span;
 use crate::tir::ReduceOp;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 pub(super) struct Analysis<'a> {
     pub reductions: Vec<(&'a str, ReduceOp)>,

@@ -7,7 +7,7 @@ use crate::span::Span;
 use crate::tir::{self, LocalId};
 use crate::types::{ScalarType, Type};
 use crate::value::Scalar;
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 pub(super) struct WalkOutcome {
     pub local_types: Vec<Type>,
@@ -76,14 +76,14 @@ pub(super) fn walk_function(cx: &mut Inferrer<'_>, spec: usize, final_pass: bool
         def,
         final_pass,
         locals: Vec::new(),
-        names: HashMap::new(),
+        names: HashMap::default(),
         named_count: 0,
         ret,
         ret_annotated,
         saw_value_return: None,
         saw_bare_return: None,
         loops: Vec::new(),
-        reported_unknown: HashSet::new(),
+        reported_unknown: HashSet::default(),
         diagnostics_before: 0,
     };
     walker.diagnostics_before = walker.cx.diagnostics.len();

@@ -28,7 +28,7 @@
 use crate::tir::{self, Builtin, Expr, ExprKind, LocalId, Stmt, StmtKind};
 use crate::types::Type;
 use crate::value::Scalar;
-use std::collections::HashSet;
+use rustc_hash::FxHashSet as HashSet;
 
 /// Loops whose bodies are larger than this many typed-IR nodes are not
 /// versioned: the copy would cost more compile time than the checks cost.
@@ -195,7 +195,7 @@ pub fn assigned_locals(block: &[Stmt]) -> HashSet<LocalId> {
             }
         }
     }
-    let mut out = HashSet::new();
+    let mut out = HashSet::default();
     walk(block, &mut out);
     out
 }
@@ -262,7 +262,7 @@ impl<'a, 'f> Walker<'a, 'f> {
             calls: 0,
             var,
             induction: false,
-            assigned: HashSet::new(),
+            assigned: HashSet::default(),
             function,
             inner: Vec::new(),
             accesses: Vec::new(),

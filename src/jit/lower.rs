@@ -33,7 +33,7 @@ use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, FuncId, Linkage, Module};
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 /// How to compile.
 #[derive(Clone, Debug)]
@@ -469,7 +469,7 @@ fn inlined_calls(program: &tir::Program, inlinable: &[bool]) -> (HashSet<usize>,
         })
         .collect();
     let count = program.functions.len();
-    let mut walk = Walk { inlinable, tiny, inlined: HashSet::new(), out_of_line: vec![false; count] };
+    let mut walk = Walk { inlinable, tiny, inlined: HashSet::default(), out_of_line: vec![false; count] };
     for function in &program.functions {
         walk.block(&function.body, false);
     }
@@ -660,7 +660,7 @@ impl Helpers {
             checked_loop: declare("kj_checked_loop", &i64s(3), &[cl::I8])?,
             checked_loops: 0,
             ipow: declare("kj_ipow", &i64s(2), &[cl::I64])?,
-            math: HashMap::new(),
+            math: HashMap::default(),
         })
     }
 
@@ -1070,13 +1070,13 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
             header_flags,
             plain_flags,
             in_bounds: Vec::new(),
-            hoisted: HashSet::new(),
+            hoisted: HashSet::default(),
             version_budget: hoist::VERSIONING_BUDGET,
             counting: true,
             loop_vars: Vec::new(),
-            addresses: HashMap::new(),
+            addresses: HashMap::default(),
             error_tail: None,
-            checked: HashMap::new(),
+            checked: HashMap::default(),
             checked_block: None,
             checks: BoundsChecks::default(),
         }
@@ -2134,7 +2134,7 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
         // Known layouts hold only for parameters of the function being
         // translated (not of an inlined callee) that it never rebinds.
         let rebound =
-            if self.inline_exit.is_none() { hoist::assigned_locals(&self.function.body) } else { HashSet::new() };
+            if self.inline_exit.is_none() { hoist::assigned_locals(&self.function.body) } else { HashSet::default() };
         read.into_iter()
             .map(|local| {
                 let layout = match self.function.params.iter().position(|&param| param == local) {
