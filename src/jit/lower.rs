@@ -1106,7 +1106,7 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
             let site = self.site(header, "");
             let sp = self.builder.ins().get_stack_pointer(cl::I64);
             let limit = self.builder.ins().load(cl::I64, self.plain_flags, self.ctx, abi::CONTEXT_STACK_LIMIT_OFFSET);
-            let room = self.builder.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, sp, limit);
+            let room = self.icmp(IntCC::UnsignedGreaterThanOrEqual, sp, limit);
             self.check(room, abi::ERROR_RECURSION_TOO_DEEP, site, (0, 0), None, &[]);
         }
         let mut next_param = 2;
@@ -1334,6 +1334,119 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
         }
     }
 
+    // ---- integer arithmetic, folded --------------------------------------
+    //
+    // Index, bound and address arithmetic goes through these: an operand
+    // that is a constant of this function (a unit stride, a zero start, a
+    // literal range) folds here, so Cranelift never sees the instruction.
+    // Constants fold fully for `i64`; `x + 0`, `x * 1` and a select on a
+    // constant condition fold for every type.
+
+    /// The immediate of an `iconst` defining `value`, of any integer type
+    /// (its bits; only compared with 0 and 1 for narrow types).
+    fn iconst_bits(&self, value: ClValue) -> Option<i64> {
+        let dfg = &self.builder.func.dfg;
+        let ir::ValueDef::Result(inst, 0) = dfg.value_def(dfg.resolve_aliases(value)) else { return None };
+        match dfg.insts[inst] {
+            ir::InstructionData::UnaryImm { opcode: ir::Opcode::Iconst, imm } => Some(imm.bits()),
+            _ => None,
+        }
+    }
+
+    fn iadd(&mut self, a: ClValue, b: ClValue) -> ClValue {
+        match (self.const_int(a), self.const_int(b)) {
+            (Some(x), Some(y)) => self.i64_const(x.wrapping_add(y)),
+            _ if self.iconst_bits(b) == Some(0) => a,
+            _ if self.iconst_bits(a) == Some(0) => b,
+            _ => self.builder.ins().iadd(a, b),
+        }
+    }
+
+    fn isub(&mut self, a: ClValue, b: ClValue) -> ClValue {
+        match (self.const_int(a), self.const_int(b)) {
+            (Some(x), Some(y)) => self.i64_const(x.wrapping_sub(y)),
+            _ if self.iconst_bits(b) == Some(0) => a,
+            _ => self.builder.ins().isub(a, b),
+        }
+    }
+
+    fn imul(&mut self, a: ClValue, b: ClValue) -> ClValue {
+        match (self.const_int(a), self.const_int(b)) {
+            (Some(x), Some(y)) => self.i64_const(x.wrapping_mul(y)),
+            _ if self.iconst_bits(b) == Some(1) => a,
+            _ if self.iconst_bits(a) == Some(1) => b,
+            _ => self.builder.ins().imul(a, b),
+        }
+    }
+
+    fn icmp(&mut self, cc: IntCC, a: ClValue, b: ClValue) -> ClValue {
+        match (self.const_int(a), self.const_int(b)) {
+            (Some(x), Some(y)) => {
+                let (ux, uy) = (x as u64, y as u64);
+                let holds = match cc {
+                    IntCC::Equal => x == y,
+                    IntCC::NotEqual => x != y,
+                    IntCC::SignedLessThan => x < y,
+                    IntCC::SignedLessThanOrEqual => x <= y,
+                    IntCC::SignedGreaterThan => x > y,
+                    IntCC::SignedGreaterThanOrEqual => x >= y,
+                    IntCC::UnsignedLessThan => ux < uy,
+                    IntCC::UnsignedLessThanOrEqual => ux <= uy,
+                    IntCC::UnsignedGreaterThan => ux > uy,
+                    IntCC::UnsignedGreaterThanOrEqual => ux >= uy,
+                };
+                self.builder.ins().iconst(cl::I8, holds as i64)
+            }
+            _ => self.builder.ins().icmp(cc, a, b),
+        }
+    }
+
+    fn select(&mut self, cond: ClValue, a: ClValue, b: ClValue) -> ClValue {
+        match self.iconst_bits(cond) {
+            Some(0) => b,
+            Some(_) => a,
+            None if a == b => a,
+            None => self.builder.ins().select(cond, a, b),
+        }
+    }
+
+    fn iadd_imm(&mut self, a: ClValue, k: i64) -> ClValue {
+        match self.const_int(a) {
+            Some(x) => self.i64_const(x.wrapping_add(k)),
+            None if k == 0 => a,
+            None => self.builder.ins().iadd_imm_s(a, k),
+        }
+    }
+
+    fn imul_imm(&mut self, a: ClValue, k: i64) -> ClValue {
+        match self.const_int(a) {
+            Some(x) => self.i64_const(x.wrapping_mul(k)),
+            None if k == 1 => a,
+            None => self.builder.ins().imul_imm_s(a, k),
+        }
+    }
+
+    fn icmp_imm(&mut self, cc: IntCC, a: ClValue, k: i64) -> ClValue {
+        match self.const_int(a) {
+            Some(_) => {
+                let k = self.i64_const(k);
+                self.icmp(cc, a, k)
+            }
+            None => self.builder.ins().icmp_imm_s(cc, a, k),
+        }
+    }
+
+    /// `a and b` of two conditions (`icmp` results: 0 or 1).
+    fn both(&mut self, a: ClValue, b: ClValue) -> ClValue {
+        match (self.iconst_bits(a), self.iconst_bits(b)) {
+            (Some(0), _) => a,
+            (_, Some(0)) => b,
+            (Some(_), _) => b,
+            (_, Some(_)) => a,
+            _ => self.builder.ins().band(a, b),
+        }
+    }
+
     // ---- errors ------------------------------------------------------------
 
     fn site(&mut self, span: Span, name: &str) -> u32 {
@@ -1377,6 +1490,10 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
         extent: Option<ClValue>,
         values: &[ClValue],
     ) {
+        if self.iconst_bits(ok).is_some_and(|bits| bits != 0) {
+            // Holds by construction (folded constants).
+            return;
+        }
         let tail = match self.error_tail {
             Some(tail) => tail,
             None => {
@@ -1406,7 +1523,7 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
         // `cont` before `fail`, and the e-graph elaboration visits the rest
         // of a loop body before the exit through `fail`, which would end its
         // loop-invariant hoisting for that body.
-        let failed = self.builder.ins().icmp_imm_s(IntCC::Equal, ok, 0);
+        let failed = self.icmp_imm(IntCC::Equal, ok, 0);
         self.builder.ins().brif(failed, fail, &[], cont, &[]);
         self.builder.switch_to_block(fail);
         self.builder.seal_block(fail);
@@ -1565,7 +1682,7 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
                     let results = match self.translate_expr(value) {
                         Val::Array(array) => {
                             let view = self.call_helper(self.helpers.alloc_view, &[self.ctx]);
-                            let null = self.builder.ins().icmp_imm_s(IntCC::Equal, view, 0);
+                            let null = self.icmp_imm(IntCC::Equal, view, 0);
                             self.propagate_if(null);
                             self.store_array_arg(&array, view);
                             vec![view]
@@ -1592,42 +1709,42 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
         if let Some(step) = self.const_int(step).filter(|&step| step != 0) {
             return self.trip_count_by(start, stop, step);
         }
-        let positive = self.builder.ins().icmp_imm_s(IntCC::SignedGreaterThan, step, 0);
+        let positive = self.icmp_imm(IntCC::SignedGreaterThan, step, 0);
         // Distance and divisor as unsigned values, for either direction.
-        let up_distance = self.builder.ins().isub(stop, start);
-        let down_distance = self.builder.ins().isub(start, stop);
-        let distance = self.builder.ins().select(positive, up_distance, down_distance);
+        let up_distance = self.isub(stop, start);
+        let down_distance = self.isub(start, stop);
+        let distance = self.select(positive, up_distance, down_distance);
         let negated = self.builder.ins().ineg(step);
-        let divisor = self.builder.ins().select(positive, step, negated);
-        let up_nonempty = self.builder.ins().icmp(IntCC::SignedLessThan, start, stop);
-        let down_nonempty = self.builder.ins().icmp(IntCC::SignedGreaterThan, start, stop);
-        let nonempty = self.builder.ins().select(positive, up_nonempty, down_nonempty);
+        let divisor = self.select(positive, step, negated);
+        let up_nonempty = self.icmp(IntCC::SignedLessThan, start, stop);
+        let down_nonempty = self.icmp(IntCC::SignedGreaterThan, start, stop);
+        let nonempty = self.select(positive, up_nonempty, down_nonempty);
         // Guard the division (distance - 1) / divisor against an empty range.
         let one = self.i64_const(1);
-        let distance_minus_one = self.builder.ins().isub(distance, one);
+        let distance_minus_one = self.isub(distance, one);
         let quotient = self.builder.ins().udiv(distance_minus_one, divisor);
-        let count = self.builder.ins().iadd_imm_s(quotient, 1);
+        let count = self.iadd_imm(quotient, 1);
         let zero = self.i64_const(0);
-        self.builder.ins().select(nonempty, count, zero)
+        self.select(nonempty, count, zero)
     }
 
     /// [`Self::trip_count`] for a step known here (most loops): one
     /// direction, and no division for a unit step.
     fn trip_count_by(&mut self, start: ClValue, stop: ClValue, step: i64) -> ClValue {
         let (low, high) = if step > 0 { (start, stop) } else { (stop, start) };
-        let nonempty = self.builder.ins().icmp(IntCC::SignedLessThan, low, high);
-        let distance = self.builder.ins().isub(high, low);
+        let nonempty = self.icmp(IntCC::SignedLessThan, low, high);
+        let distance = self.isub(high, low);
         let count = match step.unsigned_abs() {
             1 => distance,
             divisor => {
-                let distance_minus_one = self.builder.ins().iadd_imm_s(distance, -1);
+                let distance_minus_one = self.iadd_imm(distance, -1);
                 let divisor = self.i64_const(divisor as i64);
                 let quotient = self.builder.ins().udiv(distance_minus_one, divisor);
-                self.builder.ins().iadd_imm_s(quotient, 1)
+                self.iadd_imm(quotient, 1)
             }
         };
         let zero = self.i64_const(0);
-        self.builder.ins().select(nonempty, count, zero)
+        self.select(nonempty, count, zero)
     }
 
     /// The value of `value` when it is an integer constant of this
@@ -1660,7 +1777,7 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
         let step = self.translate_expr(step).scalar();
         if self.const_int(step).is_none_or(|step| step == 0) {
             let site = self.site(range_span, "");
-            let nonzero = self.builder.ins().icmp_imm_s(IntCC::NotEqual, step, 0);
+            let nonzero = self.icmp_imm(IntCC::NotEqual, step, 0);
             self.check(nonzero, abi::ERROR_ZERO_STEP, site, (0, 0), None, &[]);
         }
         let count = self.trip_count(start, stop, step);
@@ -1703,9 +1820,9 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
             self.counted_loop(var, start, step, first, end, body);
             return;
         }
-        let offset = self.builder.ins().imul(first, step);
-        let sub_start = self.builder.ins().iadd(start, offset);
-        let sub_count = self.builder.ins().isub(end, first);
+        let offset = self.imul(first, step);
+        let sub_start = self.iadd(start, offset);
+        let sub_count = self.isub(end, first);
         let all_in_bounds = self.hoisted_checks_pass(&accesses, sub_start, step, sub_count);
         let fast = self.builder.create_block();
         let checked = self.builder.create_block();
@@ -1815,7 +1932,7 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
             recursion: self.recursion,
         });
         let status = self.call_helper(self.helpers.checked_loop, &[self.ctx, address, env]);
-        let failed = self.builder.ins().icmp_imm_s(IntCC::NotEqual, status, abi::STATUS_OK as i64);
+        let failed = self.icmp_imm(IntCC::NotEqual, status, abi::STATUS_OK as i64);
         self.propagate_if(failed);
         for env_local in &written {
             let values: Vec<ClValue> = env_local
@@ -1873,9 +1990,9 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
         count: ClValue,
     ) -> ClValue {
         let last = self.last_trip_value(start, step, count);
-        let upward = self.builder.ins().icmp_imm_s(IntCC::SignedGreaterThan, step, 0);
-        let low = self.builder.ins().select(upward, start, last);
-        let high = self.builder.ins().select(upward, last, start);
+        let upward = self.icmp_imm(IntCC::SignedGreaterThan, step, 0);
+        let low = self.select(upward, start, last);
+        let high = self.select(upward, last, start);
         let mut all = self.builder.ins().iconst(cl::I8, 1);
         for access in accesses {
             let array = self.read_local(access.array).array();
@@ -1885,7 +2002,7 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
                 let inside = match index {
                     AxisIndex::Invariant(expr) => {
                         let value = self.translate_expr(expr).scalar();
-                        self.builder.ins().icmp(IntCC::UnsignedLessThan, value, extent)
+                        self.icmp(IntCC::UnsignedLessThan, value, extent)
                     }
                     AxisIndex::Affine { var, negated_var, offset } => {
                         let (low, high) = match var {
@@ -1893,7 +2010,7 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
                             Induction::Inner { start, stop } => {
                                 let start = self.translate_expr(start).scalar();
                                 let stop = self.translate_expr(stop).scalar();
-                                (start, self.builder.ins().iadd_imm_s(stop, -1))
+                                (start, self.iadd_imm(stop, -1))
                             }
                         };
                         // index = ±v + offset for v in [low, high].
@@ -1914,17 +2031,17 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
                                 }
                             }
                         };
-                        let mut inside = self.builder.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, min.0, 0);
-                        let below = self.builder.ins().icmp(IntCC::SignedLessThan, max.0, extent);
-                        inside = self.builder.ins().band(inside, below);
+                        let mut inside = self.icmp_imm(IntCC::SignedGreaterThanOrEqual, min.0, 0);
+                        let below = self.icmp(IntCC::SignedLessThan, max.0, extent);
+                        inside = self.both(inside, below);
                         for overflow in [min.1, max.1].into_iter().flatten() {
-                            let fine = self.builder.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, overflow, 0);
-                            inside = self.builder.ins().band(inside, fine);
+                            let fine = self.icmp_imm(IntCC::SignedGreaterThanOrEqual, overflow, 0);
+                            inside = self.both(inside, fine);
                         }
                         inside
                     }
                 };
-                all = self.builder.ins().band(all, inside);
+                all = self.both(all, inside);
             }
         }
         all
@@ -1933,14 +2050,14 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
     /// The loop variable on the last of `count` trips: `start + (count - 1) *
     /// step`, wrapping (meaningless for `count == 0`).
     fn last_trip_value(&mut self, start: ClValue, step: ClValue, count: ClValue) -> ClValue {
-        let trips_after_first = self.builder.ins().iadd_imm_s(count, -1);
-        let distance = self.builder.ins().imul(trips_after_first, step);
-        self.builder.ins().iadd(start, distance)
+        let trips_after_first = self.iadd_imm(count, -1);
+        let distance = self.imul(trips_after_first, step);
+        self.iadd(start, distance)
     }
 
     /// `a + b` wrapping, and a value that is negative iff the sum overflowed.
     fn checked_add(&mut self, a: ClValue, b: ClValue) -> (ClValue, Option<ClValue>) {
-        let sum = self.builder.ins().iadd(a, b);
+        let sum = self.iadd(a, b);
         let a_changed = self.builder.ins().bxor(a, sum);
         let b_changed = self.builder.ins().bxor(b, sum);
         (sum, Some(self.builder.ins().band(a_changed, b_changed)))
@@ -1948,7 +2065,7 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
 
     /// `a - b` wrapping, and a value that is negative iff it overflowed.
     fn checked_sub(&mut self, a: ClValue, b: ClValue) -> (ClValue, Option<ClValue>) {
-        let difference = self.builder.ins().isub(a, b);
+        let difference = self.isub(a, b);
         let signs_differ = self.builder.ins().bxor(a, b);
         let a_changed = self.builder.ins().bxor(a, difference);
         (difference, Some(self.builder.ins().band(signs_differ, a_changed)))
@@ -1969,13 +2086,13 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
         let exit = self.builder.create_block();
         self.builder.append_block_param(header, cl::I64);
         self.builder.append_block_param(latch, cl::I64);
-        let any = self.builder.ins().icmp(IntCC::UnsignedLessThan, first, end);
+        let any = self.icmp(IntCC::UnsignedLessThan, first, end);
         self.builder.ins().brif(any, header, &[BlockArg::from(first)], exit, &[]);
 
         self.builder.switch_to_block(header);
         let trip = self.builder.block_params(header)[0];
-        let offset = self.builder.ins().imul(trip, step);
-        let value = self.builder.ins().iadd(start, offset);
+        let offset = self.imul(trip, step);
+        let value = self.iadd(start, offset);
         self.assign(var, Val::Scalar(value));
         // `continue` jumps to the latch with this trip's counter.
         let continue_block = self.builder.create_block();
@@ -1991,8 +2108,8 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
         self.builder.switch_to_block(latch);
         self.builder.seal_block(latch);
         let current = self.builder.block_params(latch)[0];
-        let next = self.builder.ins().iadd_imm_s(current, 1);
-        let more = self.builder.ins().icmp(IntCC::UnsignedLessThan, next, end);
+        let next = self.iadd_imm(current, 1);
+        let more = self.icmp(IntCC::UnsignedLessThan, next, end);
         self.builder.ins().brif(more, header, &[BlockArg::from(next)], exit, &[]);
         self.builder.seal_block(header);
         self.builder.switch_to_block(exit);
@@ -2004,16 +2121,16 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
     fn block_partition(&mut self, count: ClValue) -> (ClValue, ClValue) {
         let whole = self.builder.ins().ushr_imm_u(count, 10);
         let rest = self.builder.ins().band_imm_u(count, 1023);
-        let partial_block = self.builder.ins().icmp_imm_s(IntCC::NotEqual, rest, 0);
+        let partial_block = self.icmp_imm(IntCC::NotEqual, rest, 0);
         let partial_block = self.builder.ins().uextend(cl::I64, partial_block);
-        let block_len = self.builder.ins().iadd(whole, partial_block);
-        let len_minus_one = self.builder.ins().iadd_imm_s(block_len, -1);
-        let rounded = self.builder.ins().iadd(count, len_minus_one);
+        let block_len = self.iadd(whole, partial_block);
+        let len_minus_one = self.iadd_imm(block_len, -1);
+        let rounded = self.iadd(count, len_minus_one);
         let blocks = self.builder.ins().udiv(rounded, block_len);
         // Guard the `count + block_len - 1` overflow for huge counts.
-        let overflowed = self.builder.ins().icmp(IntCC::UnsignedLessThan, rounded, count);
+        let overflowed = self.icmp(IntCC::UnsignedLessThan, rounded, count);
         let exact = self.builder.ins().udiv(count, block_len);
-        let blocks = self.builder.ins().select(overflowed, exact, blocks);
+        let blocks = self.select(overflowed, exact, blocks);
         (block_len, blocks)
     }
 
@@ -2021,9 +2138,9 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
     /// (`b * block_len`, or `count` for `b == blocks`, which avoids the
     /// overflow of `blocks * block_len` for huge counts).
     fn block_start(&mut self, b: ClValue, partition: &Partition) -> ClValue {
-        let first = self.builder.ins().imul(b, partition.block_len);
-        let last = self.builder.ins().icmp(IntCC::Equal, b, partition.blocks);
-        self.builder.ins().select(last, partition.count, first)
+        let first = self.imul(b, partition.block_len);
+        let last = self.icmp(IntCC::Equal, b, partition.blocks);
+        self.select(last, partition.count, first)
     }
 
     /// A `prange` loop on the thread pool: its body becomes a function of
@@ -2041,7 +2158,7 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
     ) {
         let skip = self.builder.create_block();
         let work = self.builder.create_block();
-        let any = self.builder.ins().icmp_imm_s(IntCC::NotEqual, count, 0);
+        let any = self.icmp_imm(IntCC::NotEqual, count, 0);
         self.builder.ins().brif(any, work, &[], skip, &[]);
         self.builder.switch_to_block(work);
         self.builder.seal_block(work);
@@ -2084,7 +2201,7 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
         let address = self.builder.ins().func_addr(cl::I64, outlined);
         let min_trips = self.i64_const(min_trips.min(i64::MAX as u64) as i64);
         let status = self.call_helper(self.helpers.parallel_for, &[self.ctx, address, env, blocks, count, min_trips]);
-        let failed = self.builder.ins().icmp_imm_s(IntCC::NotEqual, status, 0);
+        let failed = self.icmp_imm(IntCC::NotEqual, status, 0);
         self.propagate_if(failed);
 
         // Combine: before ⊕ tree(partials).
@@ -2093,7 +2210,7 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
             let before = self.read_local(reduction.local).scalar();
             let op = self.i32_const(abi::reduce_code(reduction.op));
             let code = self.i32_const(abi::dtype_code(dtype));
-            let base = self.builder.ins().iadd_imm_s(partials, (PARTIALS_PER_REDUCTION * 8) as i64 * index as i64);
+            let base = self.iadd_imm(partials, (PARTIALS_PER_REDUCTION * 8) as i64 * index as i64);
             let tree = self.call_helper(self.helpers.reduce_tree, &[op, code, base, blocks]);
             let before_bits = self.encode(before, dtype);
             let combined = self.call_helper(self.helpers.combine, &[op, code, before_bits, tree]);
@@ -2286,7 +2403,7 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
             let block_header = self.builder.create_block();
             let blocks_done = self.builder.create_block();
             self.builder.append_block_param(block_header, cl::I64);
-            let any = self.builder.ins().icmp(IntCC::UnsignedLessThan, first_block, end_block);
+            let any = self.icmp(IntCC::UnsignedLessThan, first_block, end_block);
             self.builder.ins().brif(any, block_header, &[BlockArg::from(first_block)], blocks_done, &[]);
             self.builder.switch_to_block(block_header);
             let b = self.builder.block_params(block_header)[0];
@@ -2295,7 +2412,7 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
                 let identity = self.constant(reduction.op.identity(dtype));
                 self.assign(reduction.local, Val::Scalar(identity));
             }
-            let next = self.builder.ins().iadd_imm_s(b, 1);
+            let next = self.iadd_imm(b, 1);
             let first = self.block_start(b, &partition);
             let end = self.block_start(next, &partition);
             self.versioned_loop(var, start, step, first, end, body);
@@ -2304,11 +2421,11 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
                 let partial = self.read_local(reduction.local).scalar();
                 let encoded = self.encode(partial, dtype);
                 let offset = self.builder.ins().ishl_imm_u(b, 3);
-                let address = self.builder.ins().iadd(partials, offset);
+                let address = self.iadd(partials, offset);
                 let area = (PARTIALS_PER_REDUCTION * 8) as i32 * index as i32;
                 self.builder.ins().store(self.plain_flags, encoded, address, area);
             }
-            let more = self.builder.ins().icmp(IntCC::UnsignedLessThan, next, end_block);
+            let more = self.icmp(IntCC::UnsignedLessThan, next, end_block);
             self.builder.ins().brif(more, block_header, &[BlockArg::from(next)], blocks_done, &[]);
             self.builder.seal_block(block_header);
             self.builder.switch_to_block(blocks_done);
@@ -2396,9 +2513,9 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
             return position;
         }
         if !self.options.boundscheck {
-            let negative = self.builder.ins().icmp_imm_s(IntCC::SignedLessThan, index, 0);
-            let wrapped = self.builder.ins().iadd(index, extent);
-            return self.builder.ins().select(negative, wrapped, index);
+            let negative = self.icmp_imm(IntCC::SignedLessThan, index, 0);
+            let wrapped = self.iadd(index, extent);
+            return self.select(negative, wrapped, index);
         }
         if self.counting {
             self.checks.kept += 1;
@@ -2407,10 +2524,10 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
         // (A cold block for the wrap would leave the hot path one compare,
         // but Cranelift's e-graph elaboration stops hoisting loop
         // invariants for the code after the join of such a diamond.)
-        let negative = self.builder.ins().icmp_imm_s(IntCC::SignedLessThan, index, 0);
-        let wrapped = self.builder.ins().iadd(index, extent);
-        let position = self.builder.ins().select(negative, wrapped, index);
-        let inside = self.builder.ins().icmp(IntCC::UnsignedLessThan, position, extent);
+        let negative = self.icmp_imm(IntCC::SignedLessThan, index, 0);
+        let wrapped = self.iadd(index, extent);
+        let position = self.select(negative, wrapped, index);
+        let inside = self.icmp(IntCC::UnsignedLessThan, position, extent);
         // A view's checked item need not be at position `axis` of `all`.
         let slot = all.iter().position(|value| *value == index).unwrap_or(axis);
         self.check(inside, abi::ERROR_INDEX_OUT_OF_BOUNDS, site, (axis, slot), Some(extent), all);
@@ -2472,9 +2589,9 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
         let size = array.dtype.size_bytes() as i64;
         let mut address = array.data;
         for &axis in order {
-            let term = self.builder.ins().imul(positions[axis], array.strides[axis]);
-            let bytes = self.builder.ins().imul_imm_s(term, size);
-            address = self.builder.ins().iadd(address, bytes);
+            let term = self.imul(positions[axis], array.strides[axis]);
+            let bytes = self.imul_imm(term, size);
+            address = self.iadd(address, bytes);
         }
         address
     }
@@ -2525,9 +2642,9 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
             let stride = array.strides[axis];
             if let Some(index) = index {
                 let position = self.checked_index(index, extent, axis, &index_values, site);
-                let offset = self.builder.ins().imul(position, stride);
-                let bytes = self.builder.ins().imul_imm_s(offset, element);
-                data = self.builder.ins().iadd(data, bytes);
+                let offset = self.imul(position, stride);
+                let bytes = self.imul_imm(offset, element);
+                data = self.iadd(data, bytes);
             } else {
                 let zero = self.i64_const(0);
                 let low = match lower {
@@ -2538,12 +2655,12 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
                     Some(v) => self.clamp_bound(v, extent),
                     None => extent,
                 };
-                let length = self.builder.ins().isub(high, low);
-                let empty = self.builder.ins().icmp_imm_s(IntCC::SignedLessThan, length, 0);
-                let length = self.builder.ins().select(empty, zero, length);
-                let offset = self.builder.ins().imul(low, stride);
-                let bytes = self.builder.ins().imul_imm_s(offset, element);
-                data = self.builder.ins().iadd(data, bytes);
+                let length = self.isub(high, low);
+                let empty = self.icmp_imm(IntCC::SignedLessThan, length, 0);
+                let length = self.select(empty, zero, length);
+                let offset = self.imul(low, stride);
+                let bytes = self.imul_imm(offset, element);
+                data = self.iadd(data, bytes);
                 shape.push(length);
                 strides.push(stride);
             }
@@ -2558,14 +2675,14 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
     /// Python slice clamping of one bound: negative counts from the end, then
     /// clamp to `[0, extent]`.
     fn clamp_bound(&mut self, bound: ClValue, extent: ClValue) -> ClValue {
-        let negative = self.builder.ins().icmp_imm_s(IntCC::SignedLessThan, bound, 0);
-        let wrapped = self.builder.ins().iadd(bound, extent);
-        let adjusted = self.builder.ins().select(negative, wrapped, bound);
+        let negative = self.icmp_imm(IntCC::SignedLessThan, bound, 0);
+        let wrapped = self.iadd(bound, extent);
+        let adjusted = self.select(negative, wrapped, bound);
         let zero = self.i64_const(0);
-        let below = self.builder.ins().icmp_imm_s(IntCC::SignedLessThan, adjusted, 0);
-        let adjusted = self.builder.ins().select(below, zero, adjusted);
-        let above = self.builder.ins().icmp(IntCC::SignedGreaterThan, adjusted, extent);
-        self.builder.ins().select(above, extent, adjusted)
+        let below = self.icmp_imm(IntCC::SignedLessThan, adjusted, 0);
+        let adjusted = self.select(below, zero, adjusted);
+        let above = self.icmp(IntCC::SignedGreaterThan, adjusted, extent);
+        self.select(above, extent, adjusted)
     }
 
     // ---- expressions ---------------------------------------------------------
@@ -2664,7 +2781,7 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
 
     /// A new (C-contiguous) array from a runtime helper.
     fn array_from_helper(&mut self, pointer: ClValue, dtype: ScalarType, ndim: usize) -> ArrayVal {
-        let null = self.builder.ins().icmp_imm_s(IntCC::Equal, pointer, 0);
+        let null = self.icmp_imm(IntCC::Equal, pointer, 0);
         self.propagate_if(null);
         self.load_array_param(pointer, dtype, ndim, Layout::C)
     }
@@ -2694,7 +2811,7 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
         );
         // The array is C-contiguous with exactly these extents: its strides
         // follow from them (so the unit stride is a constant).
-        let null = self.builder.ins().icmp_imm_s(IntCC::Equal, pointer, 0);
+        let null = self.icmp_imm(IntCC::Equal, pointer, 0);
         self.propagate_if(null);
         let data = self.builder.ins().load(cl::I64, self.header_flags, pointer, abi::ARRAY_DATA_OFFSET);
         let ndim = array_ty.ndim as usize;
@@ -2712,7 +2829,7 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
         let mut stride = strides[0];
         for axis in axes {
             strides[axis] = stride;
-            stride = self.builder.ins().imul(stride, shape[axis]);
+            stride = self.imul(stride, shape[axis]);
         }
         strides
     }
@@ -2740,8 +2857,8 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
         let depth = self.recursion.tracked.then(|| {
             let site = self.site(span, "");
             let depth = self.builder.ins().load(cl::I64, self.plain_flags, self.ctx, abi::CONTEXT_DEPTH_OFFSET);
-            let deeper = self.builder.ins().iadd_imm_s(depth, 1);
-            let allowed = self.builder.ins().icmp_imm_s(IntCC::SignedLessThanOrEqual, deeper, RECURSION_LIMIT as i64);
+            let deeper = self.iadd_imm(depth, 1);
+            let allowed = self.icmp_imm(IntCC::SignedLessThanOrEqual, deeper, RECURSION_LIMIT as i64);
             self.check(allowed, abi::ERROR_RECURSION_TOO_DEEP, site, (0, 0), None, &[]);
             self.builder.ins().store(self.plain_flags, deeper, self.ctx, abi::CONTEXT_DEPTH_OFFSET);
             depth
@@ -2752,7 +2869,7 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
         if let Some(depth) = depth {
             self.builder.ins().store(self.plain_flags, depth, self.ctx, abi::CONTEXT_DEPTH_OFFSET);
         }
-        let failed = self.builder.ins().icmp_imm_s(IntCC::NotEqual, results[0], abi::STATUS_OK as i64);
+        let failed = self.icmp_imm(IntCC::NotEqual, results[0], abi::STATUS_OK as i64);
         self.propagate_if(failed);
         let values: Vec<ClValue> = result_types
             .iter()
@@ -2778,7 +2895,7 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
         if self.recursion.tracked {
             let site = self.site(span, "");
             let depth = self.builder.ins().load(cl::I64, self.plain_flags, self.ctx, abi::CONTEXT_DEPTH_OFFSET);
-            let allowed = self.builder.ins().icmp_imm_s(IntCC::SignedLessThan, depth, RECURSION_LIMIT as i64);
+            let allowed = self.icmp_imm(IntCC::SignedLessThan, depth, RECURSION_LIMIT as i64);
             self.check(allowed, abi::ERROR_RECURSION_TOO_DEEP, site, (0, 0), None, &[]);
         }
 
@@ -2877,7 +2994,7 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
                 let zero = self.builder.ins().f64const(0.0);
                 self.builder.ins().fcmp(FloatCC::NotEqual, value, zero)
             }
-            _ => self.builder.ins().icmp_imm_s(IntCC::NotEqual, value, 0),
+            _ => self.icmp_imm(IntCC::NotEqual, value, 0),
         }
     }
 
@@ -2969,7 +3086,7 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
             (Eq, _) => IntCC::Equal,
             (Ne, _) => IntCC::NotEqual,
         };
-        self.builder.ins().icmp(cc, a, b)
+        self.icmp(cc, a, b)
     }
 
     /// Scalar conversion with exactly [`Scalar::cast`]'s rules.
@@ -3008,7 +3125,7 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
                         self.builder.ins().f32const(9_223_372_036_854_775_808.0)
                     };
                     let high = self.builder.ins().fcmp(FloatCC::GreaterThanOrEqual, value, limit);
-                    self.builder.ins().select(high, as_u64, as_i64)
+                    self.select(high, as_u64, as_i64)
                 } else {
                     as_i64
                 };
@@ -3073,16 +3190,16 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
             BinaryOp::Sub if float => self.builder.ins().fsub(a, b),
             BinaryOp::Mul if float => self.builder.ins().fmul(a, b),
             BinaryOp::Div => self.builder.ins().fdiv(a, b),
-            BinaryOp::Add => self.builder.ins().iadd(a, b),
-            BinaryOp::Sub => self.builder.ins().isub(a, b),
-            BinaryOp::Mul => self.builder.ins().imul(a, b),
+            BinaryOp::Add => self.iadd(a, b),
+            BinaryOp::Sub => self.isub(a, b),
+            BinaryOp::Mul => self.imul(a, b),
             BinaryOp::FloorDiv | BinaryOp::Mod | BinaryOp::Pow if float => {
                 let symbol = mathlib::operator_symbol(op, dtype);
                 self.math_call(symbol, &[a, b])
             }
             BinaryOp::FloorDiv | BinaryOp::Mod => {
                 let site = self.site(span, "");
-                let nonzero = self.builder.ins().icmp_imm_s(IntCC::NotEqual, b, 0);
+                let nonzero = self.icmp_imm(IntCC::NotEqual, b, 0);
                 self.check(nonzero, abi::ERROR_DIVISION_BY_ZERO, site, (0, 0), None, &[]);
                 if !signed {
                     return if op == BinaryOp::FloorDiv {
@@ -3091,34 +3208,36 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
                         self.builder.ins().urem(a, b)
                     };
                 }
-                // MIN / -1 would trap: divide by 1 instead and fix up.
+                // MIN / -1 would trap: divide by 1 instead and fix up. (Not
+                // folded: every divisor goes through this select, even a
+                // constant one.)
                 let minus_one = self.builder.ins().icmp_imm_s(IntCC::Equal, b, -1);
                 let one = self.builder.ins().iconst(clif_type(dtype), 1);
                 let divisor = self.builder.ins().select(minus_one, one, b);
                 let quotient = self.builder.ins().sdiv(a, divisor);
                 let remainder = self.builder.ins().srem(a, divisor);
                 let negated = self.builder.ins().ineg(a);
-                let quotient = self.builder.ins().select(minus_one, negated, quotient);
+                let quotient = self.select(minus_one, negated, quotient);
                 // Floor: when the remainder is nonzero and its sign differs
                 // from the divisor's, step the quotient down and the remainder
                 // over by the divisor.
-                let has_remainder = self.builder.ins().icmp_imm_s(IntCC::NotEqual, remainder, 0);
+                let has_remainder = self.icmp_imm(IntCC::NotEqual, remainder, 0);
                 let signs = self.builder.ins().bxor(remainder, b);
-                let differ = self.builder.ins().icmp_imm_s(IntCC::SignedLessThan, signs, 0);
-                let adjust = self.builder.ins().band(has_remainder, differ);
+                let differ = self.icmp_imm(IntCC::SignedLessThan, signs, 0);
+                let adjust = self.both(has_remainder, differ);
                 if op == BinaryOp::FloorDiv {
-                    let lower = self.builder.ins().iadd_imm_s(quotient, -1);
-                    self.builder.ins().select(adjust, lower, quotient)
+                    let lower = self.iadd_imm(quotient, -1);
+                    self.select(adjust, lower, quotient)
                 } else {
-                    let shifted = self.builder.ins().iadd(remainder, b);
-                    self.builder.ins().select(adjust, shifted, remainder)
+                    let shifted = self.iadd(remainder, b);
+                    self.select(adjust, shifted, remainder)
                 }
             }
             BinaryOp::Pow => {
                 if signed {
                     let site = self.site(span, "");
                     let exponent = self.int_resize(b, dtype, ScalarType::I64);
-                    let nonnegative = self.builder.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, b, 0);
+                    let nonnegative = self.icmp_imm(IntCC::SignedGreaterThanOrEqual, b, 0);
                     self.check(nonnegative, abi::ERROR_NEGATIVE_POWER, site, (0, 0), None, &[exponent]);
                 }
                 let base = self.int_resize(a, dtype, ScalarType::I64);
@@ -3135,20 +3254,20 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
             BinaryOp::BitXor => self.builder.ins().bxor(a, b),
             BinaryOp::LShift | BinaryOp::RShift => {
                 // Amounts outside [0, bits) give 0 (or -1 for >> of a negative).
-                let out_of_range = self.builder.ins().icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, b, bits);
+                let out_of_range = self.icmp_imm(IntCC::UnsignedGreaterThanOrEqual, b, bits);
                 let zero = self.builder.ins().iconst(clif_type(dtype), 0);
                 if op == BinaryOp::LShift {
                     let shifted = self.builder.ins().ishl(a, b);
-                    self.builder.ins().select(out_of_range, zero, shifted)
+                    self.select(out_of_range, zero, shifted)
                 } else if signed {
                     let shifted = self.builder.ins().sshr(a, b);
-                    let negative = self.builder.ins().icmp_imm_s(IntCC::SignedLessThan, a, 0);
+                    let negative = self.icmp_imm(IntCC::SignedLessThan, a, 0);
                     let minus_one = self.builder.ins().iconst(clif_type(dtype), -1);
-                    let fill = self.builder.ins().select(negative, minus_one, zero);
-                    self.builder.ins().select(out_of_range, fill, shifted)
+                    let fill = self.select(negative, minus_one, zero);
+                    self.select(out_of_range, fill, shifted)
                 } else {
                     let shifted = self.builder.ins().ushr(a, b);
-                    self.builder.ins().select(out_of_range, zero, shifted)
+                    self.select(out_of_range, zero, shifted)
                 }
             }
         }
@@ -3163,7 +3282,7 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
             let array = self.translate_expr(&args[0]).array();
             let mut size = self.i64_const(1);
             for extent in &array.shape {
-                size = self.builder.ins().imul(size, *extent);
+                size = self.imul(size, *extent);
             }
             return Val::Scalar(size);
         }
@@ -3185,7 +3304,7 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
                     } else {
                         self.compare(tir::CmpOp::Gt, *value, accumulator, operand_ty)
                     };
-                    accumulator = self.builder.ins().select(better, *value, accumulator);
+                    accumulator = self.select(better, *value, accumulator);
                 }
                 accumulator
             }
