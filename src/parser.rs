@@ -75,21 +75,21 @@ struct Parser<'f> {
     last_depth: u32,
 }
 
-/// How a block is introduced, for "expected an indented block after ..." messages.
-fn binary_op(kind: T, level: u8) -> Option<BinOp> {
-    Some(match (level, kind) {
-        (0, T::Pipe) => BinOp::BitOr,
-        (1, T::Caret) => BinOp::BitXor,
-        (2, T::Amper) => BinOp::BitAnd,
-        (3, T::LeftShift) => BinOp::LShift,
-        (3, T::RightShift) => BinOp::RShift,
-        (4, T::Plus) => BinOp::Add,
-        (4, T::Minus) => BinOp::Sub,
-        (5, T::Star) => BinOp::Mul,
-        (5, T::Slash) => BinOp::Div,
-        (5, T::DoubleSlash) => BinOp::FloorDiv,
-        (5, T::Percent) => BinOp::Mod,
-        (5, T::At) => BinOp::MatMul,
+/// A binary operator and its precedence level, 0 (`|`) to 5 (`* / // % @`).
+fn binary_op(kind: T) -> Option<(BinOp, u8)> {
+    Some(match kind {
+        T::Pipe => (BinOp::BitOr, 0),
+        T::Caret => (BinOp::BitXor, 1),
+        T::Amper => (BinOp::BitAnd, 2),
+        T::LeftShift => (BinOp::LShift, 3),
+        T::RightShift => (BinOp::RShift, 3),
+        T::Plus => (BinOp::Add, 4),
+        T::Minus => (BinOp::Sub, 4),
+        T::Star => (BinOp::Mul, 5),
+        T::Slash => (BinOp::Div, 5),
+        T::DoubleSlash => (BinOp::FloorDiv, 5),
+        T::Percent => (BinOp::Mod, 5),
+        T::At => (BinOp::MatMul, 5),
         _ => return None,
     })
 }
@@ -1011,15 +1011,17 @@ impl<'f> Parser<'f> {
     }
 
     /// bitwise_or, bitwise_xor, bitwise_and, shift_expr, sum, term: the
-    /// left-associative binary levels, `level` 0 (`|`) to 5 (`* / // % @`).
-    fn parse_binary(&mut self, level: u8) -> PResult<Expr> {
-        let operand = |p: &mut Self| if level == 5 { p.parse_factor() } else { p.parse_binary(level + 1) };
+    /// left-associative binary levels from `min_level` up (`binary_op`).
+    fn parse_binary(&mut self, min_level: u8) -> PResult<Expr> {
+        // Precedence climbing: one call per operator rather than one per
+        // precedence level per operand. Operators of a level are left
+        // associative: the right operand binds only tighter operators.
         let start = self.span().start;
-        let mut left = operand(self)?;
+        let mut left = self.parse_factor()?;
         let mut depth = self.last_depth;
-        while let Some(op) = binary_op(self.peek(), level) {
+        while let Some((op, level)) = binary_op(self.peek()).filter(|&(_, level)| level >= min_level) {
             self.bump();
-            let right = operand(self)?;
+            let right = self.parse_binary(level + 1)?;
             depth = depth.max(self.last_depth) + 1;
             let span = self.span_from(start);
             left = self.node(ExprKind::Binary { op, left: Box::new(left), right: Box::new(right) }, span, depth)?;
