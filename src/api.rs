@@ -697,9 +697,15 @@ macro_rules! scalar_arg {
             fn static_type() -> Option<Type> {
                 Some(Type::Scalar(<$t as Element>::DTYPE))
             }
+            #[inline]
             fn encode(&mut self, cast: Option<ScalarType>) -> Encoded {
-                let value = self.to_scalar();
-                Encoded::Scalar(encode_scalar(cast.map_or(value, |to| value.cast(to))))
+                // Without a cast, straight from the value (copying the
+                // `Scalar` through `map_or` stalled store forwarding: the
+                // typed call took 44 ns instead of 25).
+                match cast {
+                    None => Encoded::Scalar(encode_scalar(self.to_scalar())),
+                    Some(to) => Encoded::Scalar(encode_scalar(self.to_scalar().cast(to))),
+                }
             }
         }
 

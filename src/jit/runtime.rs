@@ -378,6 +378,7 @@ pub fn symbols() -> Vec<(&'static str, *const u8)> {
 /// A scalar in its 8-byte slot encoding (`abi.rs`): ints sign- or
 /// zero-extended as their type says, `bool` as 0 or 1, `f32` bits in the low
 /// 32 bits, `f64` bits.
+#[inline]
 pub fn encode_scalar(value: Scalar) -> u64 {
     match value {
         Scalar::Bool(v) => v as u64,
