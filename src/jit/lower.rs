@@ -599,9 +599,7 @@ fn checked_loop_trampoline(isa: &cranelift_codegen::isa::OwnedTargetIsa) -> Resu
             let callee = module
                 .declare_function("kj_checked_loop", Linkage::Import, &callee_signature)
                 .map_err(|e| e.to_string())?;
-            let mut signature = module.make_signature();
-            signature.call_conv = cranelift_codegen::isa::CallConv::PreserveAll;
-            signature.params.extend([AbiParam::new(cl::I64); 3]);
+            let signature = trampoline_signature(&module);
             let id = module
                 .declare_function(CHECKED_LOOP_TRAMPOLINE, Linkage::Local, &signature)
                 .map_err(|e| e.to_string())?;
@@ -630,6 +628,14 @@ fn checked_loop_trampoline(isa: &cranelift_codegen::isa::OwnedTargetIsa) -> Resu
             Ok(address)
         })
         .clone()
+}
+
+/// `trampoline(ctx, loop, env)` in the `preserve_all` convention.
+fn trampoline_signature(module: &JITModule) -> ir::Signature {
+    let mut signature = module.make_signature();
+    signature.call_conv = cranelift_codegen::isa::CallConv::PreserveAll;
+    signature.params.extend([AbiParam::new(cl::I64); 3]);
+    signature
 }
 
 /// `entry(ctx, args, results) -> i8` (abi.rs).
@@ -700,11 +706,8 @@ struct Helpers {
 
 impl Helpers {
     fn declare(module: &mut JITModule) -> Result<Helpers, String> {
-        let mut trampoline = module.make_signature();
-        trampoline.call_conv = cranelift_codegen::isa::CallConv::PreserveAll;
-        trampoline.params.extend([AbiParam::new(cl::I64); 3]);
         let checked_loop = module
-            .declare_function(CHECKED_LOOP_TRAMPOLINE, Linkage::Import, &trampoline)
+            .declare_function(CHECKED_LOOP_TRAMPOLINE, Linkage::Import, &trampoline_signature(module))
             .map_err(|e| e.to_string())?;
         let mut declare = |name: &str, params: &[ir::Type], returns: &[ir::Type]| -> Result<FuncId, String> {
             let mut signature = module.make_signature();
