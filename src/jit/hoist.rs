@@ -61,13 +61,20 @@ pub fn in_bounds_fact(
     if constant(start)? < 0 || constant(step)? < 1 {
         return None;
     }
-    let ExprKind::Builtin { op: Builtin::Shape(axis), args } = &stop.kind else { return None };
+    let (axis, args) = match &stop.kind {
+        ExprKind::Builtin { op: Builtin::Shape(axis), args } => (*axis, args),
+        // The size of a 1-D array is its extent.
+        ExprKind::Builtin { op: Builtin::Size, args } if matches!(args.first().map(|a| &a.ty), Some(Type::Array(a)) if a.ndim == 1) => {
+            (0, args)
+        }
+        _ => return None,
+    };
     let ExprKind::Local(array) = args.first()?.kind else { return None };
     let assigned = assigned_locals(body);
     if assigned.contains(&var) || assigned.contains(&array) {
         return None;
     }
-    Some((var, array, *axis))
+    Some((var, array, axis))
 }
 
 /// One index of a hoistable access, as a function of the loop variable.
@@ -402,6 +409,36 @@ impl<'a, 'f> Walker<'a, 'f> {
 mod tests {
     use super::*;
     use crate::types::ScalarType;
+
+    #[test]
+    fn the_size_of_a_one_dimensional_array_bounds_its_index() {
+        let source = "\
+def k(a, b):
+    s = 0.0
+    for i in range(a.size):
+        s += a[i]
+    for j in range(b.size):
+        s += b[j // 3, 0]
+    return s
+";
+        let module = crate::Module::parse("t.kern", source.as_bytes()).unwrap();
+        let one = Type::Array(crate::types::ArrayType { dtype: ScalarType::F64, ndim: 1 });
+        let two = Type::Array(crate::types::ArrayType { dtype: ScalarType::F64, ndim: 2 });
+        let program = module.specialise("k", &[one, two]).unwrap();
+        let function = program.function(program.entry);
+        let facts: Vec<_> = function
+            .body
+            .iter()
+            .filter_map(|stmt| match &stmt.kind {
+                StmtKind::ForRange { var, start, stop, step, body, .. } => {
+                    Some(in_bounds_fact(*var, start, stop, step, body).map(|(_, array, axis)| (array, axis)))
+                }
+                _ => None,
+            })
+            .collect();
+        // `a.size` bounds `a`'s axis 0; the size of the 2-D `b` bounds no axis.
+        assert_eq!(facts, [Some((function.params[0], 0)), None]);
+    }
 
     #[test]
     fn a_function_loops_if_it_or_a_callee_loops_or_recurses() {
