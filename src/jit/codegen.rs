@@ -284,4 +284,42 @@ mod tests {
             assert_eq!(bytes, serial);
         }
     }
+
+    /// Streams finished from several threads at once (sharing the helper
+    /// threads) all complete with their own code, an empty stream included.
+    #[test]
+    fn concurrent_streams_each_get_their_own_code() {
+        let isa = isa();
+        let sizes = [300, 80, 10];
+        let serial: Vec<Vec<u8>> = with_context(|context| {
+            sizes
+                .iter()
+                .map(|&n| {
+                    let job = Job { id: FuncId::from_u32(0), func: chain(&*isa, n), label: String::new() };
+                    compile_one(&*isa, context, job, false).unwrap().bytes
+                })
+                .collect()
+        });
+        assert!(Stream::new(&isa, false, false).finish().unwrap().is_empty());
+        std::thread::scope(|scope| {
+            for thread in 0..6 {
+                let (isa, serial) = (&isa, &serial);
+                scope.spawn(move || {
+                    for round in 0..5 {
+                        let stream = Stream::new(isa, false, false);
+                        // Rotate the order so that threads push different jobs first.
+                        let order: Vec<usize> = (0..sizes.len()).map(|k| (k + thread + round) % sizes.len()).collect();
+                        for (position, &k) in order.iter().enumerate() {
+                            let id = FuncId::from_u32(position as u32);
+                            stream.push(Job { id, func: chain(&**isa, sizes[k]), label: String::new() });
+                        }
+                        let streamed = stream.finish().unwrap();
+                        for (code, &k) in streamed.iter().zip(&order) {
+                            assert_eq!(code.bytes, serial[k]);
+                        }
+                    }
+                });
+            }
+        });
+    }
 }
