@@ -126,6 +126,14 @@ pub struct BoundsChecks {
     pub hoisted: usize,
 }
 
+impl BoundsChecks {
+    fn add(&mut self, other: BoundsChecks) {
+        self.kept += other.kept;
+        self.removed += other.removed;
+        self.hoisted += other.hoisted;
+    }
+}
+
 impl Lowered {
     /// The listings (Cranelift IR, machine code), freeing the code, which is
     /// never called.
@@ -224,13 +232,11 @@ pub fn lower_with_listings(
                 translator.args_in_slots();
             }
             let (counted, pending) = translator.translate_function();
-            checks.kept += counted.kept;
-            checks.removed += counted.removed;
-            checks.hoisted += counted.hoisted;
+            checks.add(counted);
             pending
         };
         stream.push(codegen::Job { id: func_ids[index], func, label: format!("{} ({index})", function.name) });
-        translate_checked_copies(
+        let counted = translate_checked_copies(
             pending,
             program,
             &mut module,
@@ -241,6 +247,7 @@ pub fn lower_with_listings(
             (&inlined, &looping),
             (&mut outlined, &stream),
         );
+        checks.add(counted);
     }
     let entry_id = if own_entry {
         func_ids[entry_index]
@@ -705,6 +712,8 @@ struct Helpers {
     checked_loop: FuncId,
     /// Checked loop copies so far (numbers their names).
     checked_loops: usize,
+    /// Fast loop copies so far (numbers their names).
+    fast_copies: usize,
     ipow: FuncId,
     math: HashMap<&'static str, FuncId>,
 }
@@ -735,6 +744,7 @@ impl Helpers {
             outlined: 0,
             checked_loop,
             checked_loops: 0,
+            fast_copies: 0,
             ipow: declare("kj_ipow", &i64s(2), &[cl::I64])?,
             math: HashMap::default(),
         })
@@ -812,13 +822,26 @@ struct EnvLocal {
     written: bool,
 }
 
+/// The environment of a loop copy run as a function of its own
+/// (`Translator::loop_env`): its address, the locals in it and the type of
+/// each 8-byte slot.
+struct LoopEnv {
+    address: ClValue,
+    locals: Vec<EnvLocal>,
+    types: Vec<ir::Type>,
+    /// Per slot, the integer constant it holds, if the value is one here:
+    /// not stored, but rematerialised in the copy (a unit stride stays a
+    /// constant there).
+    constants: Vec<Option<i64>>,
+}
+
 /// A checked loop copy (`Translator::call_checked_loop`) waiting to be
 /// translated: the loop, and what the translator knew around it. Copies are
 /// translated after the function they come from went to the compile stream,
 /// while it compiles on another core.
 struct PendingChecked<'t> {
     name: String,
-    record: Box<cold::CheckedLoop>,
+    copy: LoopCopy,
     var: tir::LocalId,
     body: &'t [tir::Stmt],
     /// The function whose locals the loop uses (an inlined callee's, inside one).
@@ -826,10 +849,35 @@ struct PendingChecked<'t> {
     env_locals: Vec<EnvLocal>,
     /// The Cranelift type of each environment slot.
     types: Vec<ir::Type>,
+    /// The constant of each slot that holds one (`LoopEnv::constants`).
+    constants: Vec<Option<i64>>,
     in_bounds: Vec<(tir::LocalId, tir::LocalId, u8)>,
     hoisted: HashSet<(usize, usize)>,
     loop_vars: Vec<tir::LocalId>,
     recursion: Recursion,
+}
+
+/// A versioned loop's fast copy is a function of its own
+/// (`Translator::outlines_fast_copy`) when its body has at least this many
+/// typed-IR nodes, the `prange` body it is in has at least
+/// `FAST_COPY_MIN_INSTS_BEFORE` instructions before it, and the kernel had
+/// fewer than `FAST_COPY_MAX_PARENT_INSTS` before the `prange`. (Measured
+/// with `examples/compile_loop.rs` on the `kernels/` bench lines:
+/// `jacobi_step`, `inject_planets` and `calibrate_stack` compile 15-20%
+/// faster; `resize_into`, whose kernel has 257 instructions before its
+/// `prange`, was not faster split, and its split loop ran 13% slower.)
+const FAST_COPY_MIN_NODES: usize = 19;
+const FAST_COPY_MIN_INSTS_BEFORE: usize = 100;
+const FAST_COPY_MAX_PARENT_INSTS: usize = 150;
+
+/// Which copy of a versioned loop a pending function is.
+enum LoopCopy {
+    /// The checked copy, compiled on first use through its record.
+    Checked(Box<cold::CheckedLoop>),
+    /// The fast copy (`Translator::outline_fast_copy`): compiled with the
+    /// program, as the function `id`, checks hoisted as in the loop's
+    /// function and versioning allowed within `version_budget`.
+    Fast { id: FuncId, version_budget: usize, counting: bool },
 }
 
 /// Translates checked loop copies into the functions their records compile
@@ -847,8 +895,10 @@ fn translate_checked_copies<'t, 'a>(
     options: &'a LowerOptions,
     calls: (&'a HashSet<usize>, &'a [bool]),
     (outlined, stream): (&'a mut Vec<Outlined>, &'a codegen::Stream),
-) {
-    for copy in pending {
+) -> BoundsChecks {
+    let mut pending: std::collections::VecDeque<PendingChecked<'t>> = pending.into();
+    let mut checks = BoundsChecks::default();
+    while let Some(copy) = pending.pop_front() {
         let mut signature = module.make_signature();
         signature.params.extend([AbiParam::new(cl::I64); 2]);
         signature.returns.push(AbiParam::new(cl::I8));
@@ -872,13 +922,19 @@ fn translate_checked_copies<'t, 'a>(
         inner.in_bounds = copy.in_bounds;
         inner.hoisted = copy.hoisted;
         inner.loop_vars = copy.loop_vars;
-        inner.counting = false;
-        inner.version_budget = 0;
+        // A fast copy counts its checks, as its loop would have inline; the
+        // checked copy runs only when they fail and is not counted.
+        inner.counting = matches!(copy.copy, LoopCopy::Fast { counting: true, .. });
+        inner.version_budget = match copy.copy {
+            LoopCopy::Fast { version_budget, .. } => version_budget,
+            LoopCopy::Checked(_) => 0,
+        };
         inner.locals = inner.declare_locals(inner.function);
         let env = inner.out;
-        let types = &copy.types;
-        let load = |inner: &mut Translator, slot: usize| {
-            inner.builder.ins().load(types[slot], inner.plain_flags, env, 8 * slot as i32)
+        let (types, constants) = (&copy.types, &copy.constants);
+        let load = |inner: &mut Translator, slot: usize| match constants[slot] {
+            Some(constant) => inner.builder.ins().iconst(types[slot], constant),
+            None => inner.builder.ins().load(types[slot], inner.plain_flags, env, 8 * slot as i32),
         };
         let bounds: Vec<ClValue> = (0..cold::ENV_LOCALS).map(|slot| load(&mut inner, slot)).collect();
         for env_local in &copy.env_locals {
@@ -894,11 +950,22 @@ fn translate_checked_copies<'t, 'a>(
             }
         }
         inner.return_status(abi::STATUS_OK);
-        // No loop of a checked copy is versioned: nothing is pending.
-        inner.finish();
-        copy.record.set_function(func);
-        outlined.push(Outlined::Checked { name: copy.name, record: copy.record });
+        // No loop of a checked copy is versioned; a fast copy may version
+        // the loops in it.
+        let (counted, nested) = inner.finish();
+        checks.add(counted);
+        match copy.copy {
+            LoopCopy::Checked(record) => {
+                record.set_function(func);
+                outlined.push(Outlined::Checked { name: copy.name, record });
+            }
+            LoopCopy::Fast { id, .. } => {
+                stream.push(codegen::Job { id, func, label: format!("{} (fast copy of a versioned loop)", copy.name) });
+            }
+        }
+        pending.extend(nested);
     }
+    checks
 }
 
 /// A `prange` loop compiled to run on the thread pool (for `kernjit dump`).
@@ -1081,6 +1148,9 @@ struct Translator<'t, 'a, 'b> {
     /// False while translating a second copy of code (its checks were
     /// counted in the first).
     counting: bool,
+    /// In a `prange` body: the instructions of the kernel's function
+    /// before the loop (`outlines_fast_copy`).
+    parallel_parent_insts: Option<usize>,
     /// The variables of the enclosing `for` loops, outermost first.
     loop_vars: Vec<tir::LocalId>,
     /// Index checks that passed on the way to `checked_block` (straight-line
@@ -1149,6 +1219,7 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
             hoisted: HashSet::default(),
             version_budget: hoist::VERSIONING_BUDGET,
             counting: true,
+            parallel_parent_insts: None,
             loop_vars: Vec::new(),
             addresses: HashMap::default(),
             error_tail: None,
@@ -1629,6 +1700,17 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
     }
 
     /// Propagates an error status from a call or a null pointer from a helper.
+    /// Branches on `cond` to a fresh block, made current, or to another
+    /// (returned, with a fresh block for the two to meet in).
+    fn fork(&mut self, cond: ClValue) -> (Block, Block) {
+        let (then, orelse, merge) =
+            (self.builder.create_block(), self.builder.create_block(), self.builder.create_block());
+        self.builder.ins().brif(cond, then, &[], orelse, &[]);
+        self.builder.switch_to_block(then);
+        self.builder.seal_block(then);
+        (orelse, merge)
+    }
+
     fn propagate_if(&mut self, failed: ClValue) {
         let fail = self.builder.create_block();
         let cont = self.builder.create_block();
@@ -1692,12 +1774,7 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
             }
             StmtKind::If { cond, then, orelse } => {
                 let cond = self.translate_expr(cond).scalar();
-                let then_block = self.builder.create_block();
-                let else_block = self.builder.create_block();
-                let merge = self.builder.create_block();
-                self.builder.ins().brif(cond, then_block, &[], else_block, &[]);
-                self.builder.switch_to_block(then_block);
-                self.builder.seal_block(then_block);
+                let (else_block, merge) = self.fork(cond);
                 if !self.translate_block(then) {
                     self.builder.ins().jump(merge, &[]);
                 }
@@ -1900,13 +1977,6 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
         let sub_start = self.iadd(start, offset);
         let sub_count = self.isub(end, first);
         let all_in_bounds = self.hoisted_checks_pass(&accesses, sub_start, step, sub_count);
-        let fast = self.builder.create_block();
-        let checked = self.builder.create_block();
-        let merge = self.builder.create_block();
-        self.builder.ins().brif(all_in_bounds, fast, &[], checked, &[]);
-
-        self.builder.switch_to_block(fast);
-        self.builder.seal_block(fast);
         let axes: Vec<(usize, usize)> = accesses
             .iter()
             .flat_map(|access| {
@@ -1918,6 +1988,13 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
                     .map(|(axis, _)| (access.key, axis))
             })
             .collect();
+        if self.outlines_fast_copy(body) {
+            if let Some(env) = self.loop_env(var, (start, step, first, end), body) {
+                self.outline_fast_copy(var, body, all_in_bounds, axes, env);
+                return;
+            }
+        }
+        let (checked, merge) = self.fork(all_in_bounds);
         self.hoisted.extend(axes.iter().copied());
         self.counted_loop(var, start, step, first, end, body);
         for axis in &axes {
@@ -1956,8 +2033,88 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
         bounds: (ClValue, ClValue, ClValue, ClValue),
         body: &'t [tir::Stmt],
     ) -> bool {
-        if tir::any_stmt(body, &mut |stmt| matches!(stmt.kind, StmtKind::Return(_))) {
+        let Some(env) = self.loop_env(var, bounds, body) else { return false };
+        self.call_checked_copy(var, body, &env);
+        self.reload_written(&env);
+        true
+    }
+
+    /// Whether the fast copy of a versioned loop with this body is a
+    /// function of its own (`outline_fast_copy`), for the sake of compile
+    /// time: in a `prange` body (which compiles on a second core) whose
+    /// kernel had little code before the loop (the first core would then
+    /// idle while the second compiles the body), when the loop is sizeable
+    /// and comes after sizeable code. The body's two halves then compile on
+    /// two cores at once.
+    fn outlines_fast_copy(&self, body: &'t [tir::Stmt]) -> bool {
+        let Some(parent_insts) = self.parallel_parent_insts else { return false };
+        if parent_insts >= FAST_COPY_MAX_PARENT_INSTS || self.builder.func.dfg.num_insts() < FAST_COPY_MIN_INSTS_BEFORE
+        {
             return false;
+        }
+        let mut nodes = 0;
+        tir::for_each_expr(body, &mut |_| nodes += 1);
+        nodes >= FAST_COPY_MIN_NODES
+    }
+
+    /// The versioned loop run by one of two functions of its own, on one
+    /// environment: the fast copy, compiled with the program (translated
+    /// once this function is done), when every check hoisted for `axes`
+    /// passes; the checked copy, compiled on first use, otherwise. The
+    /// locals the loop assigns come back through the environment.
+    fn outline_fast_copy(
+        &mut self,
+        var: tir::LocalId,
+        body: &'t [tir::Stmt],
+        all_in_bounds: ClValue,
+        axes: Vec<(usize, usize)>,
+        env: LoopEnv,
+    ) {
+        let (checked, merge) = self.fork(all_in_bounds);
+        let name = format!("fast{}_{}", self.helpers.fast_copies, self.function.name);
+        self.helpers.fast_copies += 1;
+        let mut signature = self.module.make_signature();
+        signature.params.extend([AbiParam::new(cl::I64); 2]);
+        signature.returns.push(AbiParam::new(cl::I8));
+        let id = self
+            .module
+            .declare_function(&name, Linkage::Local, &signature)
+            .expect("fast loop copies have fresh names and one signature");
+        let mut hoisted = self.hoisted.clone();
+        hoisted.extend(axes);
+        let copy = LoopCopy::Fast { id, version_budget: self.version_budget, counting: self.counting };
+        let pending = self.pending_copy(copy, name, (var, body), &env, hoisted);
+        self.pending.push(pending);
+        let callee = self.module.declare_func_in_func(id, self.builder.func);
+        let call = self.builder.ins().call(callee, &[self.ctx, env.address]);
+        let status = self.builder.inst_results(call)[0];
+        let failed = self.icmp_imm(IntCC::NotEqual, status, abi::STATUS_OK as i64);
+        self.propagate_if(failed);
+        self.builder.ins().jump(merge, &[]);
+
+        self.builder.set_cold_block(checked);
+        self.builder.switch_to_block(checked);
+        self.builder.seal_block(checked);
+        self.call_checked_copy(var, body, &env);
+        self.builder.ins().jump(merge, &[]);
+
+        self.builder.switch_to_block(merge);
+        self.builder.seal_block(merge);
+        self.reload_written(&env);
+    }
+
+    /// Stores the environment of a loop copy run as a function of its own:
+    /// the loop's bounds, then the values of the locals the loop uses.
+    /// `None` (and nothing emitted) for a loop with a `return`, which would
+    /// have to leave two functions.
+    fn loop_env(
+        &mut self,
+        var: tir::LocalId,
+        bounds: (ClValue, ClValue, ClValue, ClValue),
+        body: &'t [tir::Stmt],
+    ) -> Option<LoopEnv> {
+        if tir::any_stmt(body, &mut |stmt| matches!(stmt.kind, StmtKind::Return(_))) {
+            return None;
         }
         let mut written = hoist::assigned_locals(body);
         written.insert(var);
@@ -1972,56 +2129,82 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
         used.retain(|local| !(written.contains(local) && self.is_fixed(*local)));
         let (start, step, first, end) = bounds;
         let mut values = vec![start, step, first, end];
-        let mut env_locals = Vec::new();
+        let mut locals = Vec::new();
         for local in used {
             let local_values = self.read_local(local).into_values();
             let slots = (values.len()..values.len() + local_values.len()).collect();
             values.extend(local_values);
-            env_locals.push(EnvLocal { local, slots, written: written.contains(&local) });
+            locals.push(EnvLocal { local, slots, written: written.contains(&local) });
         }
         let data = StackSlotData::new(StackSlotKind::ExplicitSlot, 8 * values.len() as u32, 3);
         let slot = self.builder.create_sized_stack_slot(data);
-        let env = self.builder.ins().stack_addr(cl::I64, slot, 0);
+        let address = self.builder.ins().stack_addr(cl::I64, slot, 0);
         let types: Vec<ir::Type> = values.iter().map(|&value| self.builder.func.dfg.value_type(value)).collect();
-        for (index, value) in values.into_iter().enumerate() {
-            self.builder.ins().store(self.plain_flags, value, env, 8 * index as i32);
+        let constants: Vec<Option<i64>> = values.iter().map(|&value| self.iconst_bits(value)).collect();
+        for (index, (value, constant)) in values.into_iter().zip(&constants).enumerate() {
+            if constant.is_none() {
+                self.builder.ins().store(self.plain_flags, value, address, 8 * index as i32);
+            }
         }
+        Some(LoopEnv { address, locals, types, constants })
+    }
 
+    /// A copy of the loop `var in ..: body` to translate into a function of
+    /// its own once this one is done, knowing what this translator knows
+    /// here, with the checks of `hoisted` done before the loop.
+    fn pending_copy(
+        &self,
+        copy: LoopCopy,
+        name: String,
+        (var, body): (tir::LocalId, &'t [tir::Stmt]),
+        env: &LoopEnv,
+        hoisted: HashSet<(usize, usize)>,
+    ) -> PendingChecked<'t> {
+        PendingChecked {
+            name,
+            copy,
+            var,
+            body,
+            function: self.function,
+            env_locals: env.locals.clone(),
+            types: env.types.clone(),
+            constants: env.constants.clone(),
+            in_bounds: self.in_bounds.clone(),
+            hoisted,
+            loop_vars: self.loop_vars.clone(),
+            recursion: self.recursion,
+        }
+    }
+
+    /// Runs the loop's checked copy on `env` (compiled on first use) and
+    /// leaves on its error.
+    fn call_checked_copy(&mut self, var: tir::LocalId, body: &'t [tir::Stmt], env: &LoopEnv) {
         let span = body.first().map_or(self.function.span, |stmt| stmt.span);
         let site = self.site(span, "");
         let record = cold::CheckedLoop::new(site);
         let address = self.i64_const(&*record as *const cold::CheckedLoop as i64);
         let name = format!("checked{}_{}", self.helpers.checked_loops, self.function.name);
         self.helpers.checked_loops += 1;
-        let written: Vec<EnvLocal> = env_locals.iter().filter(|env_local| env_local.written).cloned().collect();
-        self.pending.push(PendingChecked {
-            name,
-            record,
-            var,
-            body,
-            function: self.function,
-            env_locals,
-            types: types.clone(),
-            in_bounds: self.in_bounds.clone(),
-            hoisted: self.hoisted.clone(),
-            loop_vars: self.loop_vars.clone(),
-            recursion: self.recursion,
-        });
+        let pending = self.pending_copy(LoopCopy::Checked(record), name, (var, body), env, self.hoisted.clone());
+        self.pending.push(pending);
         let trampoline = self.module.declare_func_in_func(self.helpers.checked_loop, self.builder.func);
-        self.builder.ins().call(trampoline, &[self.ctx, address, env]);
-        let status = self.builder.ins().load(cl::I8, self.plain_flags, env, 0);
+        self.builder.ins().call(trampoline, &[self.ctx, address, env.address]);
+        let status = self.builder.ins().load(cl::I8, self.plain_flags, env.address, 0);
         let failed = self.icmp_imm(IntCC::NotEqual, status, abi::STATUS_OK as i64);
         self.propagate_if(failed);
-        for env_local in &written {
+    }
+
+    /// The locals a loop copy run on `env` assigned, read back from it.
+    fn reload_written(&mut self, env: &LoopEnv) {
+        for env_local in env.locals.iter().filter(|env_local| env_local.written) {
             let values: Vec<ClValue> = env_local
                 .slots
                 .iter()
-                .map(|&slot| self.builder.ins().load(types[slot], self.plain_flags, env, 8 * slot as i32))
+                .map(|&slot| self.builder.ins().load(env.types[slot], self.plain_flags, env.address, 8 * slot as i32))
                 .collect();
             let ty = self.function.local(env_local.local).ty.clone();
             self.assign(env_local.local, Val::from_values(&ty, values));
         }
-        true
     }
 
     /// The accesses in the loop's body worth checking before the loop: those
@@ -2406,13 +2589,12 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
         inner.hoisted = self.hoisted.clone();
         inner.loop_vars = self.loop_vars.clone();
         inner.counting = self.counting;
+        inner.parallel_parent_insts = Some(self.builder.func.dfg.num_insts());
         let (checks, pending) = inner.translate_outlined(var, body, parallel, captures);
-        self.checks.kept += checks.kept;
-        self.checks.removed += checks.removed;
-        self.checks.hoisted += checks.hoisted;
+        self.checks.add(checks);
         let label = format!("{name} (prange body in {})", self.function.name);
         self.stream.push(codegen::Job { id, func, label });
-        translate_checked_copies(
+        let counted = translate_checked_copies(
             pending,
             self.program,
             &mut *self.module,
@@ -2423,6 +2605,7 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
             (self.inlined, self.looping),
             (&mut *self.outlined, self.stream),
         );
+        self.checks.add(counted);
         let report = ParallelLoop {
             span,
             function: self.function.name.clone(),

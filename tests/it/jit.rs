@@ -122,6 +122,38 @@ def copy(a, b):
     assert!(error.contains("b[2]: index 2 out of bounds for axis 0 with size 2"), "{error}");
 }
 
+/// A sizeable versioned loop deep in a `prange` body whose kernel has little
+/// code of its own runs as a function of its own (its fast copy), which the
+/// body calls; a kernel with much code before its `prange` keeps the loop
+/// inline. (`tests/golden/lang/split_loops.kern` checks the results.)
+#[test]
+fn big_prange_bodies_call_their_versioned_loop() {
+    use kernjit::jit::lower::{lower_with_listings, LowerOptions};
+    use kernjit::types::parse_signature;
+    let listing = |path: &str, signature: &str| {
+        let source = std::fs::read(path).unwrap();
+        let module = Module::parse(path, &source).unwrap();
+        let signature = parse_signature(signature).unwrap();
+        let program = module.specialise(&signature.kernel, &signature.args).unwrap();
+        let options = LowerOptions { verify: true, layouts: signature.layouts.clone(), ..LowerOptions::default() };
+        let (clif, _) = lower_with_listings(&program, &options, true, false).unwrap().into_listings();
+        format!("\n{}", clif.unwrap())
+    };
+    let split = listing(
+        "tests/golden/lang/split_loops.kern",
+        "blend_rows(f64[:, ::1], f64[:, ::1], i64[::1], f64[:, ::1], f64[::1], i64, i64)",
+    );
+    assert!(split.contains("\n; fast0_blend_rows (fast copy of a versioned loop)"), "{split}");
+    let body = split.split("\n; ").find(|section| section.starts_with("prange0_blend_rows")).unwrap();
+    // It calls the fast copy directly (the checked copy goes through the
+    // trampoline, an import).
+    assert_eq!(body.lines().filter(|line| line.contains(" = colocated ")).count(), 1, "{body}");
+    let stencil = listing("kernels/stencil.kern", "jacobi_step(f64[:, ::1], f64[:, ::1], f64, f64[:, ::1])");
+    assert!(stencil.contains("(fast copy of a versioned loop)"), "{stencil}");
+    let bicubic = listing("kernels/bicubic.kern", "resize_into(f64[:, ::1], f64[:, ::1])");
+    assert!(!bicubic.contains("(fast copy of a versioned loop)"), "{bicubic}");
+}
+
 /// A small leaf is inlined where it runs most, in innermost loops, and
 /// anywhere when tiny; its other calls share one compiled copy.
 #[test]
