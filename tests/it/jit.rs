@@ -141,7 +141,7 @@ fn big_prange_bodies_call_their_versioned_loop() {
     };
     let split = listing(
         "tests/golden/lang/split_loops.kern",
-        "blend_rows(f64[:, ::1], f64[:, ::1], i64[::1], f64[:, ::1], f64[::1], i64, i64)",
+        "blend_rows(f64[:, ::1], f64[:, ::1], i64[::1], f64[:, ::1], f64[::1], i64, i64, i64)",
     );
     assert!(split.contains("\n; fast0_blend_rows (fast copy of a versioned loop)"), "{split}");
     let body = split.split("\n; ").find(|section| section.starts_with("prange0_blend_rows")).unwrap();
