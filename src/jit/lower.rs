@@ -508,13 +508,14 @@ fn entry_layouts(program: &tir::Program, options: &LowerOptions) -> Vec<Layout> 
 }
 
 /// Does the once-per-process work of compiling ahead of time: starts the
-/// compile helper threads, detects the CPU and builds the code generator's
-/// flags (for these options' verifier and optimisation settings). `kernjit
+/// compile helper threads, detects the CPU, builds the code generator's
+/// flags (for these options' verifier and optimisation settings) and
+/// compiles the checked-loop trampoline. `kernjit
 /// bench` calls it so that the first bench line's compile time is that of
 /// the kernel alone.
 pub fn prepare(options: &LowerOptions) -> Result<(), String> {
     codegen::start_helpers();
-    host_isa(options).map(drop)
+    checked_loop_trampoline(&host_isa(options)?).map(drop)
 }
 
 /// The host's ISA with every CPU feature it has, optimising for speed. Built
@@ -640,6 +641,15 @@ fn checked_loop_trampoline(isa: &cranelift_codegen::isa::OwnedTargetIsa) -> Resu
             Ok(address)
         })
         .clone()
+}
+
+/// `copy(ctx, env) -> status`: a loop copy run as a function of its own
+/// (`cold.rs`).
+fn loop_copy_signature(module: &JITModule) -> ir::Signature {
+    let mut signature = module.make_signature();
+    signature.params.extend([AbiParam::new(cl::I64); 2]);
+    signature.returns.push(AbiParam::new(cl::I8));
+    signature
 }
 
 /// `trampoline(ctx, loop, env)` in the `preserve_all` convention.
@@ -823,10 +833,16 @@ struct EnvLocal {
 }
 
 /// The environment of a loop copy run as a function of its own
-/// (`Translator::loop_env`): its address, the locals in it and the type of
-/// each 8-byte slot.
+/// (`Translator::loop_env`): where it is, and what is in it.
 struct LoopEnv {
     address: ClValue,
+    layout: EnvLayout,
+}
+
+/// What a loop copy's environment holds: the locals in it, and the type of
+/// each 8-byte slot.
+#[derive(Clone)]
+struct EnvLayout {
     locals: Vec<EnvLocal>,
     types: Vec<ir::Type>,
     /// Per slot, the integer constant it holds, if the value is one here:
@@ -846,11 +862,7 @@ struct PendingChecked<'t> {
     body: &'t [tir::Stmt],
     /// The function whose locals the loop uses (an inlined callee's, inside one).
     function: &'t tir::Function,
-    env_locals: Vec<EnvLocal>,
-    /// The Cranelift type of each environment slot.
-    types: Vec<ir::Type>,
-    /// The constant of each slot that holds one (`LoopEnv::constants`).
-    constants: Vec<Option<i64>>,
+    layout: EnvLayout,
     in_bounds: Vec<(tir::LocalId, tir::LocalId, u8)>,
     hoisted: HashSet<(usize, usize)>,
     loop_vars: Vec<tir::LocalId>,
@@ -899,10 +911,7 @@ fn translate_checked_copies<'t, 'a>(
     let mut pending: std::collections::VecDeque<PendingChecked<'t>> = pending.into();
     let mut checks = BoundsChecks::default();
     while let Some(copy) = pending.pop_front() {
-        let mut signature = module.make_signature();
-        signature.params.extend([AbiParam::new(cl::I64); 2]);
-        signature.returns.push(AbiParam::new(cl::I8));
-        let mut func = ir::Function::with_name_signature(ir::UserFuncName::default(), signature);
+        let mut func = ir::Function::with_name_signature(ir::UserFuncName::default(), loop_copy_signature(module));
         let mut builder_context = FunctionBuilderContext::new();
         let builder = FunctionBuilder::new(&mut func, &mut builder_context);
         let mut inner = Translator::new(
@@ -931,19 +940,19 @@ fn translate_checked_copies<'t, 'a>(
         };
         inner.locals = inner.declare_locals(inner.function);
         let env = inner.out;
-        let (types, constants) = (&copy.types, &copy.constants);
-        let load = |inner: &mut Translator, slot: usize| match constants[slot] {
-            Some(constant) => inner.builder.ins().iconst(types[slot], constant),
-            None => inner.builder.ins().load(types[slot], inner.plain_flags, env, 8 * slot as i32),
+        let layout = &copy.layout;
+        let load = |inner: &mut Translator, slot: usize| match layout.constants[slot] {
+            Some(constant) => inner.builder.ins().iconst(layout.types[slot], constant),
+            None => inner.builder.ins().load(layout.types[slot], inner.plain_flags, env, 8 * slot as i32),
         };
         let bounds: Vec<ClValue> = (0..cold::ENV_LOCALS).map(|slot| load(&mut inner, slot)).collect();
-        for env_local in &copy.env_locals {
+        for env_local in &layout.locals {
             let values: Vec<ClValue> = env_local.slots.iter().map(|&slot| load(&mut inner, slot)).collect();
             let ty = inner.function.local(env_local.local).ty.clone();
             inner.assign(env_local.local, Val::from_values(&ty, values));
         }
         inner.counted_loop(copy.var, bounds[0], bounds[1], bounds[2], bounds[3], copy.body);
-        for env_local in copy.env_locals.iter().filter(|env_local| env_local.written) {
+        for env_local in layout.locals.iter().filter(|env_local| env_local.written) {
             let values = inner.read_local(env_local.local).into_values();
             for (value, &slot) in values.into_iter().zip(&env_local.slots) {
                 inner.builder.ins().store(inner.plain_flags, value, env, 8 * slot as i32);
@@ -1699,7 +1708,6 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
         self.return_error();
     }
 
-    /// Propagates an error status from a call or a null pointer from a helper.
     /// Branches on `cond` to a fresh block, made current, or to another
     /// (returned, with a fresh block for the two to meet in).
     fn fork(&mut self, cond: ClValue) -> (Block, Block) {
@@ -1711,6 +1719,7 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
         (orelse, merge)
     }
 
+    /// Propagates an error status from a call or a null pointer from a helper.
     fn propagate_if(&mut self, failed: ClValue) {
         let fail = self.builder.create_block();
         let cont = self.builder.create_block();
@@ -2073,21 +2082,16 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
         let (checked, merge) = self.fork(all_in_bounds);
         let name = format!("fast{}_{}", self.helpers.fast_copies, self.function.name);
         self.helpers.fast_copies += 1;
-        let mut signature = self.module.make_signature();
-        signature.params.extend([AbiParam::new(cl::I64); 2]);
-        signature.returns.push(AbiParam::new(cl::I8));
         let id = self
             .module
-            .declare_function(&name, Linkage::Local, &signature)
+            .declare_function(&name, Linkage::Local, &loop_copy_signature(self.module))
             .expect("fast loop copies have fresh names and one signature");
         let mut hoisted = self.hoisted.clone();
         hoisted.extend(axes);
         let copy = LoopCopy::Fast { id, version_budget: self.version_budget, counting: self.counting };
         let pending = self.pending_copy(copy, name, (var, body), &env, hoisted);
         self.pending.push(pending);
-        let callee = self.module.declare_func_in_func(id, self.builder.func);
-        let call = self.builder.ins().call(callee, &[self.ctx, env.address]);
-        let status = self.builder.inst_results(call)[0];
+        let status = self.call_helper(id, &[self.ctx, env.address]);
         let failed = self.icmp_imm(IntCC::NotEqual, status, abi::STATUS_OK as i64);
         self.propagate_if(failed);
         self.builder.ins().jump(merge, &[]);
@@ -2146,7 +2150,7 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
                 self.builder.ins().store(self.plain_flags, value, address, 8 * index as i32);
             }
         }
-        Some(LoopEnv { address, locals, types, constants })
+        Some(LoopEnv { address, layout: EnvLayout { locals, types, constants } })
     }
 
     /// A copy of the loop `var in ..: body` to translate into a function of
@@ -2166,9 +2170,7 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
             var,
             body,
             function: self.function,
-            env_locals: env.locals.clone(),
-            types: env.types.clone(),
-            constants: env.constants.clone(),
+            layout: env.layout.clone(),
             in_bounds: self.in_bounds.clone(),
             hoisted,
             loop_vars: self.loop_vars.clone(),
@@ -2196,11 +2198,13 @@ impl<'t, 'a, 'b> Translator<'t, 'a, 'b> {
 
     /// The locals a loop copy run on `env` assigned, read back from it.
     fn reload_written(&mut self, env: &LoopEnv) {
-        for env_local in env.locals.iter().filter(|env_local| env_local.written) {
+        for env_local in env.layout.locals.iter().filter(|env_local| env_local.written) {
             let values: Vec<ClValue> = env_local
                 .slots
                 .iter()
-                .map(|&slot| self.builder.ins().load(env.types[slot], self.plain_flags, env.address, 8 * slot as i32))
+                .map(|&slot| {
+                    self.builder.ins().load(env.layout.types[slot], self.plain_flags, env.address, 8 * slot as i32)
+                })
                 .collect();
             let ty = self.function.local(env_local.local).ty.clone();
             self.assign(env_local.local, Val::from_values(&ty, values));
