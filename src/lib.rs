@@ -28,6 +28,7 @@ pub mod cli_args;
 pub mod diag;
 #[doc(hidden)]
 pub mod fuzz_checks;
+pub mod globals;
 pub mod infer;
 pub mod interp;
 pub mod jit;
@@ -48,6 +49,7 @@ use std::time::{Duration, Instant};
 
 pub use api::{Arg, Args, FromValue, Jit, Kernel, Stats, ToSignature, Typed};
 pub use diag::Diagnostic;
+pub use globals::{Constant, Global, Globals, KnownModule};
 /// The `ndarray` version kernjit's array arguments and results use.
 pub use ndarray;
 pub use span::{SourceFile, Span};
@@ -128,6 +130,50 @@ impl Module {
             return Err(Error::Compile { file, diagnostics: vec![diagnostic] });
         }
         let parsed = parser::parse(&file);
+        if !parsed.diagnostics.is_empty() {
+            return Err(Error::Compile { file, diagnostics: parsed.diagnostics });
+        }
+        Ok(Module {
+            file,
+            ast: Arc::new(parsed.module),
+            options: Options::default(),
+            cache: Arc::default(),
+            parse_time: started.elapsed(),
+        })
+    }
+
+    /// Parses a program made of functions taken from host files (the Python
+    /// package's kernels and the kernels they call): each [`Source`] holds
+    /// one or more top-level `def`s, the file and line its text comes from
+    /// (for diagnostics that point at the real file), and the globals of its
+    /// module, which [`globals::resolve`] applies to its functions.
+    pub fn from_sources(sources: Vec<Source>) -> Result<Module, Error> {
+        let started = Instant::now();
+        let mut text = String::new();
+        let mut globals = Vec::with_capacity(sources.len());
+        let mut segments = Vec::with_capacity(sources.len());
+        for source in sources {
+            let start = text.len();
+            text.push_str(&source.text);
+            if !text.ends_with('\n') {
+                text.push('\n');
+            }
+            segments.push(span::Segment {
+                start,
+                name: source.file,
+                first_line: source.first_line,
+                indent: source.indent,
+            });
+            globals.push((start, source.globals));
+        }
+        let file = Arc::new(SourceFile::from_segments(text, segments));
+        let mut parsed = parser::parse(&file);
+        for function in &mut parsed.module.functions {
+            let start = function.span.start as usize;
+            if let Some((_, globals)) = globals.iter().rev().find(|(segment, _)| *segment <= start) {
+                parsed.diagnostics.extend(globals::resolve(function, globals));
+            }
+        }
         if !parsed.diagnostics.is_empty() {
             return Err(Error::Compile { file, diagnostics: parsed.diagnostics });
         }
@@ -251,6 +297,22 @@ impl Module {
     fn compile_error(&self, diagnostics: Vec<Diagnostic>) -> Error {
         Error::Compile { file: self.file.clone(), diagnostics }
     }
+}
+
+/// One piece of a program parsed by [`Module::from_sources`].
+#[derive(Clone, Debug, Default)]
+pub struct Source {
+    /// The file the text comes from, as diagnostics name it.
+    pub file: String,
+    /// Top-level `def`s (dedented, decorators removed).
+    pub text: String,
+    /// The line of the file where `text` starts (1-based).
+    pub first_line: usize,
+    /// How many columns of indentation were removed from every line of the
+    /// text (a function nested in another one), added back to columns.
+    pub indent: usize,
+    /// The globals of the text's module.
+    pub globals: Globals,
 }
 
 /// Everything that can go wrong, as data. [`Error::render`] gives the text.

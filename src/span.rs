@@ -39,6 +39,23 @@ pub struct SourceFile {
     name: String,
     text: String,
     line_starts: Vec<usize>,
+    /// For a text put together from pieces of other files: where each piece
+    /// comes from, by increasing start (empty for an ordinary file).
+    segments: Vec<Segment>,
+}
+
+/// Where one piece of a [`SourceFile`] made of several comes from (see
+/// [`SourceFile::from_segments`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    /// The byte offset in the file's text where the piece starts.
+    pub start: usize,
+    /// The name of the file it comes from.
+    pub name: String,
+    /// The line of that file where it starts (1-based).
+    pub first_line: usize,
+    /// Columns of indentation removed from each of its lines.
+    pub indent: usize,
 }
 
 /// A 1-based line and column (columns count characters, as rustc does).
@@ -60,7 +77,7 @@ impl SourceFile {
         let text = text.into();
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        SourceFile { name: name.into(), text, line_starts }
+        SourceFile { name: name.into(), text, line_starts, segments: Vec::new() }
     }
 
     /// Builds a source file from raw bytes. Invalid UTF-8 is replaced by
@@ -74,6 +91,16 @@ impl SourceFile {
                 (SourceFile::new(name, String::from_utf8_lossy(bytes).into_owned()), Some(bad_offset))
             }
         }
+    }
+
+    /// A source file whose text is made of pieces of other files (`text`
+    /// is their concatenation; `segments` say where each starts and comes
+    /// from). Lines and columns are reported in the original files.
+    pub fn from_segments(text: String, segments: Vec<Segment>) -> SourceFile {
+        let name = segments.first().map(|segment| segment.name.clone()).unwrap_or_default();
+        let mut file = SourceFile::new(name, text);
+        file.segments = segments;
+        file
     }
 
     pub fn name(&self) -> &str {

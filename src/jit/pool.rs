@@ -71,13 +71,25 @@ thread_local! {
     static STACK_END: Cell<Option<usize>> = const { Cell::new(None) };
 }
 
-/// The thread count used when the host does not choose one:
-/// `KERNJIT_NUM_THREADS`, else `OMP_NUM_THREADS` (so kernjit inside Ray or
-/// MPI does not oversubscribe), else every core. Read once per process;
-/// unparsable or zero values are skipped.
+/// The thread count used when the host does not choose one: the count
+/// [`set_default_threads`] set, else [`configured_threads`].
 pub fn default_threads() -> usize {
-    static DEFAULT: OnceLock<usize> = OnceLock::new();
-    *DEFAULT.get_or_init(|| {
+    match THREADS_OVERRIDE.load(SeqCst) {
+        0 => configured_threads(),
+        threads => threads,
+    }
+}
+
+/// Set by [`set_default_threads`] (0: not set).
+static THREADS_OVERRIDE: AtomicUsize = AtomicUsize::new(0);
+
+/// The thread count the environment configures: `KERNJIT_NUM_THREADS`, else
+/// `OMP_NUM_THREADS` (so kernjit inside Ray or MPI does not oversubscribe),
+/// else every core. Read once per process; unparsable or zero values are
+/// skipped.
+pub fn configured_threads() -> usize {
+    static CONFIGURED: OnceLock<usize> = OnceLock::new();
+    *CONFIGURED.get_or_init(|| {
         let from_env = |name: &str| {
             std::env::var(name).ok().and_then(|value| {
                 // OMP_NUM_THREADS may list one count per nesting level: "4,2".
@@ -90,6 +102,19 @@ pub fn default_threads() -> usize {
             .unwrap_or_else(|| std::thread::available_parallelism().map(usize::from).unwrap_or(1));
         threads.clamp(1, MAX_THREADS)
     })
+}
+
+/// Sets the process-wide default thread count of later `prange` loops (as
+/// Numba's `set_num_threads`): `threads` must be between 1 and
+/// [`configured_threads`]. Programs compiled with a fixed
+/// `Options::threads` keep theirs.
+pub fn set_default_threads(threads: usize) -> Result<(), String> {
+    let most = configured_threads();
+    if threads == 0 || threads > most {
+        return Err(format!("the number of threads must be between 1 and {most}, got {threads}"));
+    }
+    THREADS_OVERRIDE.store(threads, SeqCst);
+    Ok(())
 }
 
 /// The lowest stack address code on this thread may use, if this is a pool
