@@ -5,10 +5,14 @@
 //! rustc-style text with `file:line:column` through codespan-reporting. The
 //! library never prints; the CLI decides where text goes and which exit code
 //! follows.
+//!
+//! A source made of pieces of other files (see [`crate::span::Segment`]) is
+//! shown piece by piece: each snippet names the file its piece comes from,
+//! with that file's line numbers and columns.
 
 use crate::span::{SourceFile, Span};
 use codespan_reporting::diagnostic as cs;
-use codespan_reporting::files::SimpleFile;
+use codespan_reporting::files::{self, Files};
 use codespan_reporting::term;
 
 /// One user-facing problem with the program.
@@ -58,7 +62,7 @@ impl Diagnostic {
     /// `file:line:column: error[CODE]: message`, on one line (for logs and tests).
     pub fn short(&self, file: &SourceFile) -> String {
         let position = file.line_col(self.span.start);
-        format!("{}:{}: error[{}]: {}", file.name(), position, self.code, self.message)
+        format!("{}:{}: error[{}]: {}", file.name_at(self.span.start), position, self.code, self.message)
     }
 }
 
@@ -73,7 +77,7 @@ const MAX_SNIPPET_LINE: usize = 1000;
 /// Renders diagnostics rustc-style, with source snippets. `color` adds ANSI
 /// escapes (the CLI asks for them only when stderr is a terminal).
 pub fn render(diagnostics: &[Diagnostic], file: &SourceFile, color: bool) -> String {
-    let files = SimpleFile::new(file.name(), file.text());
+    let files = Pieces { file };
     let config = term::Config::default();
     let mut out = String::new();
     for diagnostic in diagnostics.iter().take(MAX_RENDERED) {
@@ -119,17 +123,23 @@ fn on_long_line(text: &str, offset: usize) -> bool {
     start + end > MAX_SNIPPET_LINE
 }
 
-fn to_codespan(diagnostic: &Diagnostic, file: &SourceFile) -> cs::Diagnostic<()> {
-    let clamp = |span: Span| {
+/// The diagnostic in codespan's terms: each span becomes its piece of the
+/// file (its id in [`Pieces`]) and a range within that piece.
+fn to_codespan(diagnostic: &Diagnostic, file: &SourceFile) -> cs::Diagnostic<usize> {
+    let locate = |span: Span| {
         let len = file.text().len();
         let start = (span.start as usize).min(len);
-        let end = (span.end as usize).clamp(start, len);
-        start..end
+        let index = file.segment_index(start);
+        let piece = file.segment_range(index);
+        let end = (span.end as usize).clamp(start, piece.end.max(start));
+        (index, start - piece.start..end - piece.start)
     };
-    let mut labels = vec![cs::Label::primary((), clamp(diagnostic.span)).with_message(&diagnostic.span_label)];
-    labels.extend(
-        diagnostic.labels.iter().map(|label| cs::Label::secondary((), clamp(label.span)).with_message(&label.message)),
-    );
+    let (index, range) = locate(diagnostic.span);
+    let mut labels = vec![cs::Label::primary(index, range).with_message(&diagnostic.span_label)];
+    labels.extend(diagnostic.labels.iter().map(|label| {
+        let (index, range) = locate(label.span);
+        cs::Label::secondary(index, range).with_message(&label.message)
+    }));
     let mut notes = Vec::new();
     if let Some(help) = &diagnostic.help {
         notes.push(format!("help: {help}"));
@@ -139,6 +149,82 @@ fn to_codespan(diagnostic: &Diagnostic, file: &SourceFile) -> cs::Diagnostic<()>
         .with_message(&diagnostic.message)
         .with_labels(labels)
         .with_notes(notes)
+}
+
+/// A [`SourceFile`] as codespan's files: one file per piece (an ordinary
+/// file is one piece), whose source is the piece's own text, named after the
+/// file it comes from, with that file's line numbers and columns.
+struct Pieces<'f> {
+    file: &'f SourceFile,
+}
+
+impl Pieces<'_> {
+    /// The byte range of piece `id` and the line of the whole text it
+    /// starts on.
+    fn piece(&self, id: usize) -> Result<(std::ops::Range<usize>, usize), files::Error> {
+        if id >= self.file.segments().len() {
+            return Err(files::Error::FileMissing);
+        }
+        let range = self.file.segment_range(id);
+        let first_line = self.file.line_index(range.start);
+        Ok((range, first_line))
+    }
+
+    /// Where line `line_index` of piece `id` starts, relative to the piece
+    /// (the piece's length for the line after its last, as codespan's
+    /// `SimpleFile` does).
+    fn line_start(&self, id: usize, line_index: usize) -> Result<usize, files::Error> {
+        let (range, first_line) = self.piece(id)?;
+        let last_line = self.file.line_index(range.end) - first_line;
+        if line_index == 0 {
+            return Ok(0);
+        }
+        match line_index.cmp(&(last_line + 1)) {
+            std::cmp::Ordering::Less => {
+                let start = self.file.line_start(first_line + line_index).unwrap_or(range.end);
+                Ok(start.clamp(range.start, range.end) - range.start)
+            }
+            std::cmp::Ordering::Equal => Ok(range.len()),
+            std::cmp::Ordering::Greater => Err(files::Error::LineTooLarge { given: line_index, max: last_line }),
+        }
+    }
+}
+
+impl<'f> Files<'f> for Pieces<'f> {
+    type FileId = usize;
+    type Name = &'f str;
+    type Source = &'f str;
+
+    fn name(&'f self, id: usize) -> Result<&'f str, files::Error> {
+        self.file.segments().get(id).map(|segment| segment.name.as_str()).ok_or(files::Error::FileMissing)
+    }
+
+    fn source(&'f self, id: usize) -> Result<&'f str, files::Error> {
+        let (range, _) = self.piece(id)?;
+        Ok(&self.file.text()[range])
+    }
+
+    fn line_index(&'f self, id: usize, byte_index: usize) -> Result<usize, files::Error> {
+        let (range, first_line) = self.piece(id)?;
+        let offset = range.start + byte_index.min(range.len());
+        Ok(self.file.line_index(offset) - first_line)
+    }
+
+    fn line_number(&'f self, id: usize, line_index: usize) -> Result<usize, files::Error> {
+        let segment = self.file.segments().get(id).ok_or(files::Error::FileMissing)?;
+        Ok(segment.first_line + line_index)
+    }
+
+    fn column_number(&'f self, id: usize, line_index: usize, byte_index: usize) -> Result<usize, files::Error> {
+        let segment = self.file.segments().get(id).ok_or(files::Error::FileMissing)?;
+        let source = self.source(id)?;
+        let line_range = self.line_range(id, line_index)?;
+        Ok(files::column_index(source, line_range, byte_index) + 1 + segment.indent)
+    }
+
+    fn line_range(&'f self, id: usize, line_index: usize) -> Result<std::ops::Range<usize>, files::Error> {
+        Ok(self.line_start(id, line_index)?..self.line_start(id, line_index + 1)?)
+    }
 }
 
 /// Every diagnostic code, with what it means. Codes are stable: tests and

@@ -374,7 +374,7 @@ impl fmt::Display for Error {
                 write!(
                     f,
                     "{}: runtime error[{}]: {} at {}",
-                    file.name(),
+                    file.name_at(error.span.start),
                     error.kind.code(),
                     error.kind,
                     file.line_col(error.span.start)

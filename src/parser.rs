@@ -245,10 +245,12 @@ impl<'f> Parser<'f> {
     /// Whether the lexer already reported this line's indentation (a tab or
     /// an inconsistent dedent), so a follow-on layout error would be noise.
     fn layout_error_on_line(&self, span: Span) -> bool {
-        let line = self.file.line_col(span.start).line;
+        // Lines of the whole text: in a file made of pieces, two pieces'
+        // files may share line numbers.
+        let line = self.file.line_index(span.start as usize);
         self.diagnostics
             .iter()
-            .any(|d| matches!(d.code, "E0103" | "E0104") && self.file.line_col(d.span.start).line == line)
+            .any(|d| matches!(d.code, "E0103" | "E0104") && self.file.line_index(d.span.start as usize) == line)
     }
 
     fn string_error(&mut self) -> Stop {
