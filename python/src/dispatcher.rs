@@ -1,0 +1,214 @@
+//! `Dispatcher`, a kernel as a Python callable: the hot path.
+//!
+//! A call classifies its arguments (`args::classify`: exact type checks,
+//! NumPy arrays read in place) and compares their keys with the last call's
+//! (`Memo`). On a match it encodes them straight into a stack buffer and
+//! runs the remembered plan's code with the GIL released: no lookup, no
+//! allocation, no copy. Otherwise the slow path (`Target::plan`) finds or
+//! compiles the code, checks and converts the arguments, runs it, and
+//! remembers the plan for the next call.
+//!
+//! Locking: the dispatcher's state sits in one `RwLock`. A call holds the
+//! read lock while its code runs (the GIL released), so that the plan it
+//! uses stays alive. Writers never wait for it while holding the GIL (which
+//! the running call needs back to finish): the memo is updated with
+//! `try_write` and skipped when busy, and `_set_program` waits with the GIL
+//! released.
+
+use crate::args::{self, Arg, ArgKey};
+use crate::program::{execute, Cast, Plan, Program, Target};
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString, PyTuple};
+use std::sync::{Arc, Mutex, RwLock, RwLockWriteGuard, TryLockError};
+
+/// A kernel as a callable; the Python layer subclasses it.
+#[pyclass(subclass, frozen, module = "kernjit._kernjit")]
+pub struct Dispatcher {
+    name: Mutex<String>,
+    state: RwLock<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// What `_set_program` bound.
+    target: Option<Arc<Target>>,
+    program: Option<Py<Program>>,
+    /// The last call's argument keys and plan (for `target`).
+    memo: Option<Memo>,
+}
+
+struct Memo {
+    keys: Vec<ArgKey>,
+    plan: Plan,
+}
+
+#[pymethods]
+impl Dispatcher {
+    /// Takes any arguments, so that a subclass's `__init__` may have its
+    /// own signature; the name comes from the first if it is a str.
+    #[new]
+    #[pyo3(signature = (*args, **_kwargs))]
+    fn new(args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> Dispatcher {
+        let name = args
+            .get_item(0)
+            .ok()
+            .and_then(|name| name.cast_into::<PyString>().ok())
+            .and_then(|name| name.extract::<String>().ok())
+            .unwrap_or_else(|| "kernel".to_string());
+        Dispatcher { name: Mutex::new(name), state: RwLock::default() }
+    }
+
+    fn __init__(&self, name: String) {
+        *self.name.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = name;
+    }
+
+    /// Binds the dispatcher to `kernel` of `program`, compiling eager
+    /// signatures now.
+    #[pyo3(signature = (program, kernel, signatures = None, interpret = false))]
+    fn _set_program(
+        &self,
+        py: Python<'_>,
+        program: Bound<'_, Program>,
+        kernel: &str,
+        signatures: Option<Vec<(String, Option<String>)>>,
+        interpret: bool,
+    ) -> PyResult<()> {
+        let core = program.get().core.clone();
+        let target = Target::new(py, core, kernel, signatures, interpret)?;
+        let mut state = self.write_state(py);
+        *state = State { target: Some(Arc::new(target)), program: Some(program.unbind()), memo: None };
+        Ok(())
+    }
+
+    fn _program(&self, py: Python<'_>) -> Option<Py<Program>> {
+        self.read_state().program.as_ref().map(|program| program.clone_ref(py))
+    }
+
+    fn _kernel(&self) -> Option<String> {
+        self.read_state().target.as_ref().map(|target| target.kernel.clone())
+    }
+
+    #[pyo3(signature = (*args, **kwargs))]
+    fn __call__(
+        slf: &Bound<'_, Self>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        let this = slf.get();
+        if let Some(kwargs) = kwargs.filter(|kwargs| !kwargs.is_empty()) {
+            return Err(this.keywords_error(kwargs));
+        }
+        {
+            let state = this.read_state();
+            if let (Some(target), Some(memo)) = (&state.target, &state.memo) {
+                if let Some(result) = fast_call(py, target, memo, args) {
+                    return result;
+                }
+            }
+        }
+        this.slow_call(slf, args)
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<kernjit Dispatcher {}>", self.name.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+    }
+}
+
+/// The call with the last call's plan, if the arguments have the same keys
+/// (`None` otherwise: the caller takes the slow path).
+#[inline]
+fn fast_call(
+    py: Python<'_>,
+    target: &Target,
+    memo: &Memo,
+    objects: &Bound<'_, PyTuple>,
+) -> Option<PyResult<Py<PyAny>>> {
+    let count = objects.len();
+    if count != memo.keys.len() {
+        return None;
+    }
+    args::with_slots(count, |slots, arrays| {
+        for (index, key) in memo.keys.iter().enumerate() {
+            let object = objects.get_borrowed_item(index).ok()?;
+            let arg = args::classify(py, &object).ok()?;
+            if arg.key() != *key {
+                return None;
+            }
+            match arg {
+                Arg::Scalar { value, weak } => slots[index] = Cast::slot(memo.plan.casts[index], value, weak)?,
+                Arg::Array(array) => arrays[index] = array.arg,
+            }
+        }
+        args::link_arrays(slots, arrays, |index| memo.keys[index].is_array());
+        target.core.record_memo_hit();
+        Some(execute(py, &target.core, &memo.plan, slots))
+    })
+}
+
+impl Dispatcher {
+    /// Binds (calling the subclass's `_build` if not bound yet), plans,
+    /// runs, and remembers the plan.
+    fn slow_call(&self, slf: &Bound<'_, Self>, objects: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        let target = match self.target() {
+            Some(target) => target,
+            None => {
+                slf.call_method0("_build")?;
+                self.target().ok_or_else(|| {
+                    PyTypeError::new_err(format!(
+                        "{}._build() did not call _set_program",
+                        self.name.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+                    ))
+                })?
+            }
+        };
+        if target.interpret {
+            return target.interpret(py, objects);
+        }
+        let args = target.classify_all(py, objects)?;
+        let plan = target.plan(py, &args)?;
+        let result = target.run(py, &plan, &args);
+        if let Ok(mut state) = self.state.try_write() {
+            if state.target.as_ref().is_some_and(|bound| Arc::ptr_eq(bound, &target)) {
+                state.memo = Some(Memo { keys: args.iter().map(Arg::key).collect(), plan });
+            }
+        }
+        result
+    }
+
+    fn target(&self) -> Option<Arc<Target>> {
+        self.read_state().target.clone()
+    }
+
+    fn read_state(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The write lock, waited for with the GIL released (a call holding the
+    /// read lock needs the GIL to finish).
+    fn write_state(&self, py: Python<'_>) -> RwLockWriteGuard<'_, State> {
+        loop {
+            match self.state.try_write() {
+                Ok(state) => return state,
+                Err(TryLockError::Poisoned(poisoned)) => return poisoned.into_inner(),
+                Err(TryLockError::WouldBlock) => py.detach(std::thread::yield_now),
+            }
+        }
+    }
+
+    fn keywords_error(&self, kwargs: &Bound<'_, PyDict>) -> PyErr {
+        let names: Vec<String> = kwargs.keys().iter().map(|key| key.to_string()).collect();
+        let kernel = self
+            .read_state()
+            .target
+            .as_ref()
+            .map(|target| target.kernel.clone())
+            .unwrap_or_else(|| self.name.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone());
+        PyTypeError::new_err(format!(
+            "{kernel}() got keyword argument(s) {}: kernjit kernels take positional arguments only",
+            names.join(", ")
+        ))
+    }
+}
