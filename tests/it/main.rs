@@ -13,3 +13,4 @@ mod jit;
 mod kernels;
 mod no_traps;
 mod parallel;
+mod sources;
