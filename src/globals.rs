@@ -365,14 +365,18 @@ fn too_large(name: &str, value: i128, span: Span) -> Diagnostic {
     .with_help(help)
 }
 
-/// The error at a use of a global kernels cannot use.
+/// The error at a use of a global kernels cannot use. `what` is a noun
+/// phrase (`a dict`, `the module os`); an array gets the advice to pass it
+/// as an argument.
 fn unsupported(name: &str, what: &str, span: Span) -> Diagnostic {
-    let message = match what.strip_prefix("a ").or_else(|| what.strip_prefix("an ")) {
+    let noun = what.strip_prefix("a ").or_else(|| what.strip_prefix("an "));
+    let message = match noun {
         Some(noun) => format!("`{name}` is a global {noun}, which kernels cannot use"),
         None if what.starts_with("the ") => format!("`{name}` is a global bound to {what}, which kernels cannot use"),
         None => format!("`{name}` is a global {what}, which kernels cannot use"),
     };
-    let help = if what.contains("array") {
+    let array = noun.is_some_and(|noun| noun.starts_with("array") || noun.starts_with("NumPy array"));
+    let help = if array {
         format!("pass `{name}` to the kernel as an argument; from their module, kernels can use only {USABLE_GLOBALS}")
     } else {
         format!("from their module, kernels can use only {USABLE_GLOBALS}")
@@ -519,6 +523,8 @@ mod tests {
             ("table", Global::Unsupported("a dict".into())),
             ("grid", Global::Unsupported("a NumPy array".into())),
             ("os", Global::Unsupported("the module os".into())),
+            ("cells", Global::Unsupported("a list (use a tuple, or pass a NumPy array as an argument)".into())),
+            ("none", Global::Unsupported("None".into())),
         ])
     }
 
@@ -639,6 +645,11 @@ def f(N):
         globals.names.push(("HUGE".into(), Global::Constant(Constant::Tuple(vec![Constant::Int(-(1 << 70))]))));
         let text = "def f(x):\n    return table[x] + grid[x] + os.getpid() + BIG + HUGE[0] + grid[0]\n";
         let (_, diagnostics) = resolved(text, &globals);
+        let (_, others) = resolved("def g():\n    return cells[0] + none\n", &globals);
+        expect_test::expect![[r#"
+            m.py:2:12: error[E0301]: `cells` is a global list (use a tuple, or pass a NumPy array as an argument), which kernels cannot use
+            m.py:2:23: error[E0301]: `none` is a global None, which kernels cannot use"#]]
+        .assert_eq(&others.join("\n"));
         expect_test::expect![[r#"
             m.py:2:12: error[E0301]: `table` is a global dict, which kernels cannot use
             m.py:2:23: error[E0301]: `grid` is a global NumPy array, which kernels cannot use
@@ -659,6 +670,10 @@ def f(N):
 
         "#]]
         .assert_eq(&crate::diag::render(&error.diagnostics()[1..2], &error_file(&error), false));
+        // Only an array is advised to be an argument.
+        let helps: Vec<bool> =
+            error.diagnostics().iter().map(|d| d.help.as_ref().unwrap().starts_with("pass")).collect();
+        assert_eq!(helps, [false, true, false, false, false, true]);
     }
 
     fn error_file(error: &crate::Error) -> crate::span::SourceFile {
