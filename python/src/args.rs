@@ -75,7 +75,7 @@ impl Arg {
     #[inline]
     pub fn key(&self) -> ArgKey {
         match self {
-            Arg::Scalar { value, weak } => ArgKey(dtype_index(value.ty()) | 0x10 | ((*weak as u16) << 5)),
+            Arg::Scalar { value, weak } => ArgKey::scalar(value.ty(), *weak),
             Arg::Array(array) => {
                 let layout = match array.layout {
                     Layout::C => 0,
@@ -111,6 +111,23 @@ impl Arg {
 pub struct ArgKey(u16);
 
 impl ArgKey {
+    /// The key of a scalar of `dtype`.
+    pub const fn scalar(dtype: ScalarType, weak: bool) -> ArgKey {
+        ArgKey(dtype_index(dtype) | 0x10 | ((weak as u16) << 5))
+    }
+
+    /// The dtype of the scalar or the array's elements.
+    #[inline]
+    pub fn dtype(self) -> ScalarType {
+        ScalarType::ALL[(self.0 & 0xf) as usize % ScalarType::ALL.len()]
+    }
+
+    /// Whether the argument is a Python `int` or `float`.
+    #[inline]
+    pub fn is_weak(self) -> bool {
+        self.0 & 0x20 != 0
+    }
+
     /// Whether the argument is an array (its slot holds an `ArrayArg`'s address).
     #[inline]
     pub fn is_array(self) -> bool {
@@ -118,7 +135,8 @@ impl ArgKey {
     }
 }
 
-fn dtype_index(dtype: ScalarType) -> u16 {
+/// The position of `dtype` in `ScalarType::ALL`.
+const fn dtype_index(dtype: ScalarType) -> u16 {
     match dtype {
         ScalarType::Bool => 0,
         ScalarType::I8 => 1,
@@ -196,6 +214,60 @@ pub fn classify(py: Python<'_>, object: &Bound<'_, PyAny>) -> Result<Arg, Reject
         }
     }
     Err(Rejected::Kind)
+}
+
+/// One argument as the hot path needs it: its key and, for a scalar, its
+/// slot (for an array, the `ArrayArg` is written where the caller says).
+#[derive(Clone, Copy, Debug)]
+pub struct Quick {
+    pub key: ArgKey,
+    /// A scalar's slot encoding (`encode_scalar`); 0 for an array.
+    pub bits: u64,
+}
+
+impl Quick {
+    /// A scalar's value, decoded from its slot.
+    #[inline]
+    pub fn scalar(self) -> Scalar {
+        decode_scalar(self.bits, self.key.dtype())
+    }
+}
+
+/// [`classify`] for the hot path: the key and slot in registers rather than
+/// an [`Arg`] in memory (copying the enum through the stack stalled store
+/// forwarding), and an array's descriptor written straight into `array`.
+/// `None` if the object is not an argument (the slow path says why).
+#[inline(always)]
+pub fn classify_quick(py: Python<'_>, object: &Bound<'_, PyAny>, array: &mut ArrayArg) -> Option<Quick> {
+    const WEAK_F64: ArgKey = ArgKey::scalar(ScalarType::F64, true);
+    const WEAK_I64: ArgKey = ArgKey::scalar(ScalarType::I64, true);
+    const BOOL: ArgKey = ArgKey::scalar(ScalarType::Bool, false);
+    let pointer = object.as_ptr();
+    // SAFETY: as in `classify`.
+    unsafe {
+        let ty = ffi::Py_TYPE(pointer);
+        if ty == &raw mut ffi::PyFloat_Type {
+            return Some(Quick { key: WEAK_F64, bits: ffi::PyFloat_AsDouble(pointer).to_bits() });
+        }
+        if ty == &raw mut ffi::PyLong_Type {
+            let mut overflow: c_int = 0;
+            let value = ffi::PyLong_AsLongLongAndOverflow(pointer, &mut overflow);
+            if overflow == 0 && (value != -1 || ffi::PyErr_Occurred().is_null()) {
+                return Some(Quick { key: WEAK_I64, bits: value as u64 });
+            }
+        } else if ty == &raw mut ffi::PyBool_Type {
+            return Some(Quick { key: BOOL, bits: (pointer == ffi::Py_True()) as u64 });
+        }
+    }
+    match classify(py, object).ok()? {
+        Arg::Scalar { value, weak } => {
+            Some(Quick { key: ArgKey::scalar(value.ty(), weak), bits: encode_scalar(value) })
+        }
+        Arg::Array(info) => {
+            *array = info.arg;
+            Some(Quick { key: Arg::Array(info).key(), bits: 0 })
+        }
+    }
 }
 
 /// A Python `int`: int64, or uint64 above int64's range (as Numba types
@@ -410,7 +482,7 @@ const INLINE_ARGS: usize = 8;
 
 /// Runs `body` with one zeroed slot and one `ArrayArg` per argument: on the
 /// stack for up to eight arguments, else on the heap.
-#[inline]
+#[inline(always)]
 pub fn with_slots<R>(count: usize, body: impl FnOnce(&mut [u64], &mut [ArrayArg]) -> R) -> R {
     const EMPTY: ArrayArg = ArrayArg { data: std::ptr::null_mut(), shape: [1; 3], strides: [0; 3] };
     if count <= INLINE_ARGS {

@@ -55,5 +55,5 @@ fn runtime_error(error: &Error, file: &SourceFile, runtime: &RuntimeError) -> Py
 
 /// `file.py:LINE:COL` of a byte offset of a program's text.
 pub fn location(file: &SourceFile, offset: u32) -> String {
-    format!("{}:{}", file.name(), file.line_col(offset))
+    format!("{}:{}", file.name_at(offset), file.line_col(offset))
 }

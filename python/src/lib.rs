@@ -51,7 +51,10 @@ fn get_max_threads() -> usize {
 #[pymodule]
 fn _kernjit(module: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = module.py();
-    module.add("CompileError", py.get_type::<errors::CompileError>())?;
+    let compile_error = py.get_type::<errors::CompileError>();
+    // Users meet it as `kernjit.CompileError` (the package re-exports it).
+    compile_error.setattr("__module__", "kernjit")?;
+    module.add("CompileError", compile_error)?;
     module.add_class::<program::Program>()?;
     module.add_class::<dispatcher::Dispatcher>()?;
     module.add_function(wrap_pyfunction!(set_num_threads, module)?)?;

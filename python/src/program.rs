@@ -399,7 +399,7 @@ impl Target {
 }
 
 /// Runs `plan`'s program on encoded `slots` with the GIL released.
-#[inline]
+#[inline(always)]
 pub fn execute(py: Python<'_>, core: &Core, plan: &Plan, slots: &[u64]) -> PyResult<Py<PyAny>> {
     let compiled = &*plan.compiled;
     // SAFETY (`call_slots`' contract, also `call_slots_scalar`'s): the plan
