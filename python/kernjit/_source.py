@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import linecache
 import types
 from typing import NamedTuple
 
@@ -55,7 +56,7 @@ def function_source(func: types.FunctionType) -> FunctionSource:
             "kernels return values, they do not yield them"
         )
     try:
-        lines, start = inspect.getsourcelines(func)
+        lines, start = _source_lines(func)
     except (OSError, TypeError) as error:
         raise CompileError(
             f"cannot get the source of {_describe(func)} (file {code.co_filename!r}, line "
@@ -66,6 +67,53 @@ def function_source(func: types.FunctionType) -> FunctionSource:
     return source_from_text(
         "".join(lines), code.co_filename, max(start, 1), expected_name=code.co_name
     )
+
+
+def _source_lines(func: types.FunctionType) -> "tuple[list[str], int]":
+    """The lines of the function's block and the line it starts at, as
+    ``inspect.getsourcelines`` gives them, without its first-call cost
+    (``inspect.getmodule`` maps every loaded module's file)."""
+    code = func.__code__
+    filename = code.co_filename
+    lines = linecache.getlines(filename, func.__globals__)
+    if not lines:
+        linecache.checkcache(filename)
+        lines = linecache.getlines(filename, func.__globals__)
+    start = code.co_firstlineno - 1
+    if not lines or not 0 <= start < len(lines):
+        return inspect.getsourcelines(func)  # raises OSError, as inspect would
+    end = _block_end(lines, start, code.co_name)
+    if end is None:
+        return inspect.getsourcelines(func)
+    return lines[start:end], start + 1
+
+
+def _indent_of(line: str) -> int:
+    return len(line) - len(line.lstrip(" \t"))
+
+
+def _block_end(lines: "list[str]", start: int, name: str) -> "int | None":
+    """Where the decorated ``def`` starting at ``lines[start]`` ends: the
+    first line at or left of its indentation after which the block parses
+    (tokenize, which ``inspect.getblock`` uses, costs milliseconds to
+    start)."""
+    base = _indent_of(lines[start])
+    for end in range(start + 1, len(lines) + 1):
+        if end < len(lines):
+            line = lines[end]
+            stripped = line.strip()
+            if not stripped or stripped.startswith("#") or _indent_of(line) > base:
+                continue
+        block = [line[base:] if line[:base].strip() == "" else line.lstrip(" \t") for line in lines[start:end]]
+        try:
+            module = ast.parse("".join(block))
+        except SyntaxError:
+            continue
+        if module.body and isinstance(module.body[0], (ast.FunctionDef, ast.AsyncFunctionDef)):
+            if module.body[0].name == name:
+                return end
+        return None
+    return None
 
 
 def source_from_text(
