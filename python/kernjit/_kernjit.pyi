@@ -36,7 +36,8 @@ Segment = Tuple[str, str, int, int, dict]
 
 class CompileError(Exception):
     """A syntax or type error (Numba's TypingError). `str(e)` is the
-    rendered diagnostic with the .py file, line and column."""
+    rendered diagnostic with the .py file, line and column. Its
+    `__module__` is "kernjit" (the package re-exports it)."""
 
 
 class Program:
@@ -62,7 +63,8 @@ class Program:
 
     def compile(self, kernel: str, signature: str) -> None:
         """Compiles `kernel` for a kern signature text such as
-        "(f64[:, ::1], f64)"; raises CompileError."""
+        "(f64[:, ::1], f64)"; raises CompileError (TypeError for text that
+        is not a signature, ValueError for an unknown kernel)."""
 
     def signatures(self, kernel: str) -> list[str]:
         """The signatures compiled so far, as kern text "(f64[:], f64)"."""
@@ -78,12 +80,14 @@ class Program:
         """{"hits", "misses", "evictions", "cached": int,
         "parse", "infer", "lower", "cranelift", "finalize": seconds}"""
 
-    def call(self, kernel: str, args: tuple) -> Any:
+    def call(self, kernel: str, args: Sequence[Any]) -> Any:
         """Runs `kernel` compiled (the slow path of `Dispatcher.__call__`)."""
 
-    def interpret(self, kernel: str, args: tuple) -> Any:
+    def interpret(self, kernel: str, args: Sequence[Any]) -> Any:
         """Runs `kernel` in the reference interpreter: same semantics, same
-        errors, same results bit for bit. Arrays are updated in place."""
+        errors, same results bit for bit. Arrays are updated in place (the
+        interpreter works on copies; those it changed are copied back, also
+        after an error)."""
 
 
 class Dispatcher:
@@ -97,6 +101,10 @@ class Dispatcher:
     machine code. Results: Python float/int/bool, tuples of them, or NumPy
     arrays handed over without a copy.
 
+    A Python int in the int64 range is an i64; from 2**63 to 2**64 - 1 a
+    u64 (as Numba types it); beyond, an OverflowError. Keyword arguments
+    are a TypeError (positional arguments only).
+
     Until `_set_program` was called, `__call__` first calls `self._build()`
     (defined by the subclass), which must call `_set_program`.
 
@@ -108,7 +116,9 @@ class Dispatcher:
     the kernel may write.
     """
 
-    def __init__(self, name: str) -> None: ...
+    def __init__(self, name: str) -> None:
+        """`__new__` accepts any arguments (the name is the first if it is a
+        str), so that a subclass's `__init__` may have its own signature."""
 
     def _set_program(
         self,
@@ -120,10 +130,17 @@ class Dispatcher:
         """Binds the dispatcher to `kernel` of `program`.
 
         `signatures`: eager (argument types text "(f64[:], f64)", result
-        dtype name or None) pairs, compiled now (CompileError); calls then
+        dtype name or None) pairs, compiled now (CompileError; TypeError for
+        text that is not a signature or an unknown result dtype); calls then
         only accept arguments that match one of them exactly or by a safe
         scalar conversion (TypeError "No matching definition ..." otherwise),
-        and scalar results are converted to the declared result type.
+        and scalar results are converted to the declared result type. The
+        first exact match wins, else the first safe one: a NumPy scalar
+        converts where `promote_types(arg, param) == param`; a Python int
+        (weak, as in NEP 50) to any int dtype holding its value or any
+        float, a Python float to f32 or f64; arrays need the dtype, the
+        dimensions and a layout the signature accepts (`f64[:, ::1]`:
+        C-contiguous).
         `interpret`: run every call in the reference interpreter
         (KERNJIT_DISABLE_JIT=1)."""
 

@@ -28,6 +28,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::PyTuple;
 use pyo3::{ffi, IntoPyObjectExt};
 use std::ffi::{c_int, c_long, c_void};
+use std::mem::MaybeUninit;
 
 /// One argument as a kernel takes it.
 #[derive(Clone, Copy, Debug)]
@@ -238,7 +239,7 @@ impl Quick {
 /// forwarding), and an array's descriptor written straight into `array`.
 /// `None` if the object is not an argument (the slow path says why).
 #[inline(always)]
-pub fn classify_quick(py: Python<'_>, object: &Bound<'_, PyAny>, array: &mut ArrayArg) -> Option<Quick> {
+pub fn classify_quick(py: Python<'_>, object: &Bound<'_, PyAny>, array: &mut MaybeUninit<ArrayArg>) -> Option<Quick> {
     const WEAK_F64: ArgKey = ArgKey::scalar(ScalarType::F64, true);
     const WEAK_I64: ArgKey = ArgKey::scalar(ScalarType::I64, true);
     const BOOL: ArgKey = ArgKey::scalar(ScalarType::Bool, false);
@@ -264,7 +265,7 @@ pub fn classify_quick(py: Python<'_>, object: &Bound<'_, PyAny>, array: &mut Arr
             Some(Quick { key: ArgKey::scalar(value.ty(), weak), bits: encode_scalar(value) })
         }
         Arg::Array(info) => {
-            *array = info.arg;
+            array.write(info.arg);
             Some(Quick { key: Arg::Array(info).key(), bits: 0 })
         }
     }
@@ -480,26 +481,26 @@ fn article(word: &str) -> &'static str {
 /// How many arguments fit the stack buffers of [`with_slots`].
 const INLINE_ARGS: usize = 8;
 
-/// Runs `body` with one zeroed slot and one `ArrayArg` per argument: on the
+/// Runs `body` with one zeroed slot and room for one `ArrayArg` per
+/// argument (left uninitialised: only array arguments write theirs): on the
 /// stack for up to eight arguments, else on the heap.
 #[inline(always)]
-pub fn with_slots<R>(count: usize, body: impl FnOnce(&mut [u64], &mut [ArrayArg]) -> R) -> R {
-    const EMPTY: ArrayArg = ArrayArg { data: std::ptr::null_mut(), shape: [1; 3], strides: [0; 3] };
+pub fn with_slots<R>(count: usize, body: impl FnOnce(&mut [u64], &mut [MaybeUninit<ArrayArg>]) -> R) -> R {
     if count <= INLINE_ARGS {
         let mut slots = [0u64; INLINE_ARGS];
-        let mut arrays = [EMPTY; INLINE_ARGS];
+        let mut arrays = [MaybeUninit::<ArrayArg>::uninit(); INLINE_ARGS];
         body(&mut slots[..count], &mut arrays[..count])
     } else {
-        body(&mut vec![0; count], &mut vec![EMPTY; count])
+        body(&mut vec![0; count], &mut vec![MaybeUninit::uninit(); count])
     }
 }
 
 /// Points the slot of every array argument (`is_array(i)`) at its
 /// `ArrayArg`, once all are written (no later write moves or reborrows
-/// them before the call).
+/// them before the call). The caller has written `arrays[i]` for each.
 #[inline]
-pub fn link_arrays(slots: &mut [u64], arrays: &mut [ArrayArg], is_array: impl Fn(usize) -> bool) {
-    let base = arrays.as_mut_ptr();
+pub fn link_arrays(slots: &mut [u64], arrays: &mut [MaybeUninit<ArrayArg>], is_array: impl Fn(usize) -> bool) {
+    let base = arrays.as_mut_ptr().cast::<ArrayArg>();
     for (index, slot) in slots.iter_mut().enumerate() {
         if is_array(index) {
             // SAFETY: `index < slots.len() == arrays.len()`.

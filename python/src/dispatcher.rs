@@ -144,7 +144,7 @@ fn fast_call(
             };
         }
         args::link_arrays(slots, arrays, |index| memo.keys[index].is_array());
-        target.core.record_memo_hit();
+        target.core.record_memo_hit(py);
         Some(execute(py, &target.core, &memo.plan, slots).map_err(Box::new))
     })
 }

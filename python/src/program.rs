@@ -47,10 +47,14 @@ impl Core {
         Core { module, signatures: Mutex::default(), memo_hits: AtomicU64::new(0) }
     }
 
-    /// Counts a call that reused a dispatcher's last plan.
+    /// Counts a call that reused a dispatcher's last plan. The caller holds
+    /// the GIL, which orders every such count: a plain load and store (no
+    /// locked instruction on the hot path) lose none. (Without a GIL, which
+    /// abi3 modules never run under, counts could be lost, nothing worse.)
     #[inline]
-    pub fn record_memo_hit(&self) {
-        self.memo_hits.fetch_add(1, Ordering::Relaxed);
+    pub fn record_memo_hit(&self, _attached: Python<'_>) {
+        let hits = self.memo_hits.load(Ordering::Relaxed);
+        self.memo_hits.store(hits + 1, Ordering::Relaxed);
     }
 
     /// Remembers that `kernel` was compiled for `signature`.
@@ -334,7 +338,9 @@ impl Target {
                         slots[index] = Cast::slot(plan.casts[index], *value, *weak)
                             .unwrap_or_else(|| args::scalar_slot(*value, plan.casts[index].map(|cast| cast.to)));
                     }
-                    Arg::Array(array) => arrays[index] = array.arg,
+                    Arg::Array(array) => {
+                        arrays[index].write(array.arg);
+                    }
                 }
             }
             args::link_arrays(slots, arrays, |index| matches!(args[index], Arg::Array(_)));

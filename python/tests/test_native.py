@@ -582,6 +582,17 @@ def test_interpret_mode_agrees_with_the_jit(name, make_args):
     np.testing.assert_array_equal(PROGRAM.interpret(name, make_args()), jit_result)
 
 
+def test_interpret_mode_follows_eager_signatures():
+    add = Kernel(make_program(), "add", signatures=[("(i32, i32)", "f64")], interpret=True)
+    assert add(2, 3) == 5.0 and type(add(2, 3)) is float
+    assert kernel("add", interpret=True)(np.int32(2**31 - 1), np.int32(1)) == -(2**31)
+    assert add(np.int32(2**31 - 1), np.int32(1)) == float(-(2**31))  # wraps in i32, as compiled
+    with pytest.raises(TypeError, match="No matching definition"):
+        add(2**40, 1)
+    with pytest.raises(TypeError, match="No matching definition"):
+        add(1.5, 1)
+
+
 def test_interpret_mode_refuses_read_only_arrays_it_would_write():
     out = np.zeros(3)
     out.flags.writeable = False
