@@ -35,7 +35,7 @@ pub struct Program {
 pub struct Core {
     pub module: Module,
     /// `(kernel, signature text)` of every signature compiled through this
-    /// binding, in order.
+    /// binding, in order of first compilation.
     signatures: Mutex<Vec<(String, String)>>,
     /// Calls answered by a dispatcher's memo of its last call (cache hits
     /// the module's cache never sees).
@@ -85,15 +85,16 @@ impl Core {
         to_py_err(Error::Runtime { file: Arc::new(self.module.source().clone()), error })
     }
 
+    /// The parameter names of `kernel`'s `def`; a `ValueError` listing the
+    /// kernels if there is no such kernel.
     fn kernel_params(&self, kernel: &str) -> PyResult<Vec<String>> {
-        match self.module.ast().functions.iter().find(|function| function.name.name == kernel) {
+        let ast = self.module.ast();
+        match ast.functions.iter().find(|function| function.name.name == kernel) {
             Some(function) => Ok(function.params.iter().map(|param| param.name.name.clone()).collect()),
-            None => Err(to_py_err(
-                self.module
-                    .kernel(kernel)
-                    .err()
-                    .unwrap_or_else(|| Error::UnknownKernel { name: kernel.to_string(), available: Vec::new() }),
-            )),
+            None => {
+                let available = ast.functions.iter().map(|function| function.name.name.clone()).collect();
+                Err(to_py_err(Error::UnknownKernel { name: kernel.to_string(), available }))
+            }
         }
     }
 }
