@@ -439,6 +439,28 @@ def test_concurrent_calls_from_eight_threads():
     assert not failures, failures[0]
 
 
+def test_parallel_kernels_called_from_many_threads():
+    source = "def psum(x):\n    s = 0\n    for i in prange(x.shape[0]):\n        s += x[i]\n    return s\n"
+    program = make_program(source, globals={"prange": ("member", "numba", "prange")})
+    psum = kernel("psum", program)
+    x = np.arange(100_000, dtype=np.int64)
+    failures = []
+
+    def work():
+        try:
+            for _ in range(50):
+                assert psum(x) == x.sum()
+        except BaseException as error:  # noqa: BLE001 - reported below
+            failures.append(error)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures, failures[0]
+
+
 def test_the_gil_is_released_while_a_kernel_runs():
     # The kernel spins until this thread sets `flag`; it can only if the
     # kernel let go of the GIL. (If it did not, the kernel gives up after
