@@ -57,8 +57,8 @@ class Dispatcher(Generic[_P, _R]):
     __doc__: Optional[str]
     __wrapped__: Callable[_P, _R]
     def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _R: ...
-    # The Python function (rebuilt from the shipped source in a process that
-    # unpickled the kernel; None only for the kernels of a .kern file).
+    # The Python function (in a process that unpickled the kernel, or for a
+    # kernel of a .kern file, a plain function made from its source text).
     @property
     def py_func(self) -> Callable[_P, _R]: ...
     @property

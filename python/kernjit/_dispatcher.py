@@ -65,8 +65,8 @@ class Dispatcher(_kernjit.Dispatcher):
     the GIL released. Attributes and methods, as in Numba:
 
     * ``py_func``: the Python function (for a kernel unpickled in another
-      process, a function rebuilt from the shipped source; None for kernels
-      of a ``.kern`` file);
+      process, or a kernel of a ``.kern`` file, a plain function made from
+      its source text, with ``prange`` as ``range``);
     * ``signatures``: the signatures compiled so far, each a tuple of Numba
       type names, one per argument: ``('float64[:, ::1]', 'int64')``;
     * ``inspect_types()``, ``inspect_asm()``, ``inspect_clif()``: the typed
@@ -212,9 +212,10 @@ class Dispatcher(_kernjit.Dispatcher):
 
     @property
     def py_func(self) -> Optional[types.FunctionType]:
-        """The Python function; for a kernel unpickled in another process a
-        function rebuilt from its source (frozen constants as its globals,
-        ``prange`` as ``range``); None for the kernels of a .kern file."""
+        """The Python function. For a kernel unpickled in another process
+        or loaded from a .kern file: a plain function made from its source
+        text (frozen constants as its globals, the kernels it calls as plain
+        functions, ``prange`` as ``range``), or None if that fails."""
         if self._func is not None:
             return self._func
         if self._rebuilt is None and self._units is not None:

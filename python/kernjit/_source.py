@@ -75,10 +75,8 @@ def _source_lines(func: types.FunctionType) -> "tuple[list[str], int]":
     (``inspect.getmodule`` maps every loaded module's file)."""
     code = func.__code__
     filename = code.co_filename
+    linecache.checkcache(filename)  # a module reloaded after an edit
     lines = linecache.getlines(filename, func.__globals__)
-    if not lines:
-        linecache.checkcache(filename)
-        lines = linecache.getlines(filename, func.__globals__)
     start = code.co_firstlineno - 1
     if not lines or not 0 <= start < len(lines):
         return inspect.getsourcelines(func)  # raises OSError, as inspect would

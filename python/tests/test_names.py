@@ -55,7 +55,7 @@ def test_constants_encoding():
 
 
 def test_describe_values():
-    import numba
+    numba = pytest.importorskip("numba")
 
     builder = _globals.ProgramBuilder()
     describe = lambda value: _globals.describe(value, builder)  # noqa: E731
@@ -168,12 +168,10 @@ def test_aliases(make_module):
         """
         import math as m
         import numpy as xp
-        import numba as nb
         import kernjit as kj
         from math import sqrt, pi
         from math import cos as cosine
         from numpy import float32, zeros
-        from numba import prange as numba_prange
         from kernjit import njit, prange
 
         @njit
@@ -182,19 +180,38 @@ def test_aliases(make_module):
             for i in prange(a.shape[0]):
                 out[i] = sqrt(a[i]) + xp.sqrt(a[i]) + m.floor(a[i]) + cosine(0.0)
             s = 0.0
-            for i in nb.prange(a.shape[0]):
+            for i in kj.prange(a.shape[0]):
                 s += out[i]
-            for i in numba_prange(2):
+            for i in range(2):
                 s += pi
-            for i in kj.prange(1):
-                s += float32(0.5)
-            return s
+            return s + float32(0.5)
         """
     )
     a = np.array([1.0, 4.0, 9.0])
     expected = sum(2 * np.sqrt(x) + math.floor(x) + 1.0 for x in a) + 2 * math.pi + 0.5
     assert module.aliased(a) == pytest.approx(expected, rel=1e-15)
     assert module.aliased(a) == module.aliased.interpret(a)
+
+
+def test_numba_aliases(make_module):
+    pytest.importorskip("numba")
+    module = make_module(
+        """
+        import numba as nb
+        from numba import prange as numba_prange, float32 as nb_f32
+        from kernjit import njit
+
+        @njit
+        def total(a):
+            s = 0.0
+            for i in nb.prange(a.shape[0]):
+                s += a[i]
+            for i in numba_prange(3):
+                s += i
+            return s + nb_f32(0.5) + nb.float64(0.25)
+        """
+    )
+    assert module.total(np.arange(4.0)) == 9.75
 
 
 def test_closures(make_module):

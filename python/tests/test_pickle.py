@@ -13,7 +13,7 @@ from kernjit import njit
 KERNEL_MODULE = """
 import math
 import numpy as np
-import numba as nb
+import kernjit as nb  # stands for numba (which need not be installed)
 from math import sqrt
 from kernjit import njit, prange
 
