@@ -185,7 +185,7 @@ def _describe_unsupported(value: Any) -> str:
     numpy = sys.modules.get("numpy")
     if numpy is not None:
         if isinstance(value, numpy.ndarray):
-            return "a NumPy array (pass it as an argument)"
+            return "a NumPy array"  # the compiler advises passing it as an argument
         if isinstance(value, numpy.generic):
             return f"a NumPy {value.dtype.name} scalar"
         if isinstance(value, numpy.dtype):
@@ -201,7 +201,10 @@ def _describe_unsupported(value: Any) -> str:
     if isinstance(value, list):
         return "a list (use a tuple, or pass a NumPy array as an argument)"
     if isinstance(value, types.FunctionType):
-        return f"the Python function {value.__qualname__}, which is not a kernel (decorate it with @njit)"
+        return (
+            f"a plain Python function {value.__module__}.{value.__qualname__} "
+            "(decorate it with @njit to call it from a kernel)"
+        )
     if isinstance(value, (types.BuiltinFunctionType, types.BuiltinMethodType)):
         module = getattr(value, "__module__", None)
         return f"the function {module + '.' if module else ''}{value.__name__}"

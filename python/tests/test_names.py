@@ -71,13 +71,13 @@ def test_describe_values():
     assert describe(kernjit.prange) == ("member", "numba", "prange")
     assert describe(np.int64(3)) == ("const", ("np", "int64", 3))
     assert describe(os) == ("unsupported", "the module os")
-    assert describe(np.zeros(2)) == ("unsupported", "a NumPy array (pass it as an argument)")
+    assert describe(np.zeros(2)) == ("unsupported", "a NumPy array")
     assert describe({}) == ("unsupported", "a dict")
     assert describe([1]) [0] == "unsupported"
     assert describe("s") == ("unsupported", "a str")
     assert describe(None) == ("unsupported", "None")
     assert describe(os.path.join)[0] == "unsupported"
-    assert "not a kernel" in describe(test_describe_values)[1]
+    assert "decorate it with @njit" in describe(test_describe_values)[1]
 
 
 def test_source_of_a_nested_def_with_a_multiline_decorator(make_module):
@@ -334,7 +334,9 @@ def test_same_name_from_two_modules_is_an_error(make_module):
         ("thing = {'a': 1}", "dict"),
         ("thing = np.zeros(3)", "NumPy array"),
         ("thing = 'text'", "str"),
-        ("def thing(x):\n    return x", "thing"),
+        ("def thing(x):\n    return x", "@njit"),
+        ("from os.path import join as thing", "join"),
+        ("thing = np.complex128(1j)", "complex128"),
     ],
 )
 def test_unsupported_global_names_it(make_module, definition, name):
