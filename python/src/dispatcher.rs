@@ -8,19 +8,17 @@
 //! compiles the code, checks and converts the arguments, runs it, and
 //! remembers the plan for the next call.
 //!
-//! Locking: the dispatcher's state sits in one `RwLock`. A call holds the
-//! read lock while its code runs (the GIL released), so that the plan it
-//! uses stays alive. Writers never wait for it while holding the GIL (which
-//! the running call needs back to finish): the memo is updated with
-//! `try_write` and skipped when busy, and `_set_program` waits with the GIL
-//! released.
+//! Locking: the dispatcher's state sits in one `RwLock`, only ever held
+//! briefly by a thread attached to the interpreter (never across a GIL
+//! release), so holders do not wait for one another while a kernel runs:
+//! a call takes its memo out as an `Arc` and runs it after unlocking.
 
 use crate::args::{self, Arg, ArgKey};
-use crate::program::{execute, Cast, Plan, Program, Target};
+use crate::program::{execute, Cast, Core, Plan, Program, Target};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
-use std::sync::{Arc, Mutex, RwLock, RwLockWriteGuard, TryLockError};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// A kernel as a callable; the Python layer subclasses it.
 #[pyclass(subclass, frozen, module = "kernjit._kernjit")]
@@ -35,12 +33,14 @@ struct State {
     target: Option<Arc<Target>>,
     program: Option<Py<Program>>,
     /// The last call's argument keys and plan (for `target`).
-    memo: Option<Memo>,
+    memo: Option<Arc<Memo>>,
 }
 
+/// A call's argument keys and what to run for them.
 struct Memo {
     keys: Vec<ArgKey>,
     plan: Plan,
+    core: Arc<Core>,
 }
 
 #[pymethods]
@@ -76,8 +76,11 @@ impl Dispatcher {
     ) -> PyResult<()> {
         let core = program.get().core.clone();
         let target = Target::new(py, core, kernel, signatures, interpret)?;
-        let mut state = self.write_state(py);
-        *state = State { target: Some(Arc::new(target)), program: Some(program.unbind()), memo: None };
+        let bound = State { target: Some(Arc::new(target)), program: Some(program.unbind()), memo: None };
+        // The old state is dropped after unlocking (dropping a `Py` may run
+        // Python code).
+        let old = std::mem::replace(&mut *self.write_state(), bound);
+        drop(old);
         Ok(())
     }
 
@@ -100,12 +103,10 @@ impl Dispatcher {
         if let Some(kwargs) = kwargs.filter(|kwargs| !kwargs.is_empty()) {
             return Err(this.keywords_error(kwargs));
         }
-        {
-            let state = this.read_state();
-            if let (Some(target), Some(memo)) = (&state.target, &state.memo) {
-                if let Some(result) = fast_call(py, target, memo, args) {
-                    return result.map_err(|error| *error);
-                }
+        let memo = this.read_state().memo.clone();
+        if let Some(memo) = memo {
+            if let Some(result) = fast_call(py, &memo, args) {
+                return result.map_err(|error| *error);
             }
         }
         this.slow_call(slf, args)
@@ -121,12 +122,7 @@ impl Dispatcher {
 /// so that the outcome is two words, returned in registers (a larger one
 /// went through the stack and stalled store forwarding: 20 ns a call).
 #[inline(always)]
-fn fast_call(
-    py: Python<'_>,
-    target: &Target,
-    memo: &Memo,
-    objects: &Bound<'_, PyTuple>,
-) -> Option<Result<Py<PyAny>, Box<PyErr>>> {
+fn fast_call(py: Python<'_>, memo: &Memo, objects: &Bound<'_, PyTuple>) -> Option<Result<Py<PyAny>, Box<PyErr>>> {
     let count = objects.len();
     if count != memo.keys.len() {
         return None;
@@ -144,8 +140,8 @@ fn fast_call(
             };
         }
         args::link_arrays(slots, arrays, |index| memo.keys[index].is_array());
-        target.core.record_memo_hit(py);
-        Some(execute(py, &target.core, &memo.plan, slots).map_err(Box::new))
+        memo.core.record_memo_hit(py);
+        Some(execute(py, &memo.core, &memo.plan, slots).map_err(Box::new))
     })
 }
 
@@ -172,11 +168,17 @@ impl Dispatcher {
         let args = target.classify_all(py, objects)?;
         let plan = target.plan(py, &args)?;
         let result = target.run(py, &plan, &args);
-        if let Ok(mut state) = self.state.try_write() {
-            if state.target.as_ref().is_some_and(|bound| Arc::ptr_eq(bound, &target)) {
-                state.memo = Some(Memo { keys: args.iter().map(Arg::key).collect(), plan });
+        let memo = Memo { keys: args.iter().map(Arg::key).collect(), plan, core: target.core.clone() };
+        let old = {
+            let mut state = self.write_state();
+            let current = state.target.as_ref().is_some_and(|bound| Arc::ptr_eq(bound, &target));
+            if current {
+                state.memo.replace(Arc::new(memo))
+            } else {
+                None
             }
-        }
+        };
+        drop(old);
         result
     }
 
@@ -184,20 +186,12 @@ impl Dispatcher {
         self.read_state().target.clone()
     }
 
-    fn read_state(&self) -> std::sync::RwLockReadGuard<'_, State> {
+    fn read_state(&self) -> RwLockReadGuard<'_, State> {
         self.state.read().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The write lock, waited for with the GIL released (a call holding the
-    /// read lock needs the GIL to finish).
-    fn write_state(&self, py: Python<'_>) -> RwLockWriteGuard<'_, State> {
-        loop {
-            match self.state.try_write() {
-                Ok(state) => return state,
-                Err(TryLockError::Poisoned(poisoned)) => return poisoned.into_inner(),
-                Err(TryLockError::WouldBlock) => py.detach(std::thread::yield_now),
-            }
-        }
+    fn write_state(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn keywords_error(&self, kwargs: &Bound<'_, PyDict>) -> PyErr {

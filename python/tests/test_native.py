@@ -743,6 +743,34 @@ def test_rebinding_forgets_the_last_call():
     assert f(1) == 3
 
 
+def test_rebinding_while_other_threads_call():
+    programs = [make_program(f"def f(x):\n    return x + {k}\n") for k in (1, 2)]
+    f = kernel("f", programs[0])
+    assert f(0) == 1
+    stop = threading.Event()
+    failures = []
+
+    def call():
+        try:
+            while not stop.is_set():
+                assert f(0) in (1, 2)
+        except BaseException as error:  # noqa: BLE001 - reported below
+            failures.append(error)
+
+    threads = [threading.Thread(target=call) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        for round in range(50):
+            f._set_program(programs[round % 2], "f")
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert not failures, failures[0]
+    assert f(0) == 2
+
+
 def test_dispatcher_subclasses_may_define_their_own_init():
     class Named(K.Dispatcher):
         def __init__(self, func, extra):
