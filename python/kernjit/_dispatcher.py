@@ -337,6 +337,9 @@ class Dispatcher(_kernjit.Dispatcher):
 
         return reduce(self)
 
+    # Dispatcher[[float, float], float] in annotations, as the stubs type it.
+    __class_getitem__ = classmethod(types.GenericAlias)  # type: ignore[var-annotated]
+
     def __copy__(self) -> "Dispatcher":
         return self
 

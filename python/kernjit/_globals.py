@@ -162,18 +162,19 @@ def _article(noun: str) -> str:
 def constant(value: Any) -> Optional[Tuple[Any, ...]]:
     """The frozen constant for ``value`` (see ``_kernjit.GlobalSpec``), or
     None if it is not a number, boolean, NumPy scalar or tuple of them."""
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and isinstance(value, numpy.generic):
+        # First: np.float64 is also a Python float, but keeps its dtype.
+        name = value.dtype.name
+        if name in _DTYPES:
+            return ("np", name, value.item())
+        return None
     if isinstance(value, bool):
         return ("bool", bool(value))
     if isinstance(value, int):
         return ("int", int(value))
     if isinstance(value, float):
         return ("float", float(value))
-    numpy = sys.modules.get("numpy")
-    if numpy is not None and isinstance(value, numpy.generic):
-        name = value.dtype.name
-        if name in _DTYPES:
-            return ("np", name, value.item())
-        return None
     if isinstance(value, tuple):
         items = [constant(item) for item in value]
         if all(item is not None for item in items):

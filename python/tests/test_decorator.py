@@ -126,6 +126,42 @@ def test_bad_option_values(options, error):
         njit(**options)
 
 
+def test_decorating_a_dispatcher_uses_its_function():
+    kernel = njit(njit(parallel=False)(add))
+    assert kernel.py_func is add
+    assert kernel(1, 2) == 3
+    numba = pytest.importorskip("numba")
+    assert njit(numba.njit(add)).py_func is add
+
+
+def test_dispatcher_is_generic_in_annotations():
+    alias = kernjit.Dispatcher[[float, float], float]
+    assert alias.__origin__ is kernjit.Dispatcher
+
+
+def test_first_calls_from_many_threads_build_once():
+    import threading
+
+    def cube(x):
+        return x * x * x
+
+    kernel = njit(cube)
+    results = []
+    barrier = threading.Barrier(8)
+
+    def call(k):
+        barrier.wait()
+        results.append(kernel(float(k)) == k**3)
+
+    threads = [threading.Thread(target=call, args=(k,)) for k in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [True] * 8
+    assert kernel.stats()["misses"] == 1
+
+
 def test_njit_refuses_non_functions():
     with pytest.raises(TypeError):
         njit(3)
@@ -194,6 +230,9 @@ def test_eager_signature_list_and_spellings():
     assert result == np.float32(np.float32(0.1) + np.float32(0.2))
     with pytest.raises(TypeError, match="No matching definition"):
         kernel(np.zeros(2), 1.0)
+    assert kernel.inspect_asm(("int64", "int64"))
+    with pytest.raises(KeyError):
+        kernel.inspect_asm(("int32", "int32"))  # not one of the eager signatures
 
 
 @pytest.mark.parametrize(

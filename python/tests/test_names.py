@@ -43,6 +43,7 @@ def test_constants_encoding():
     assert _globals.constant(2.5) == ("float", 2.5)
     assert _globals.constant(np.float32(0.5)) == ("np", "float32", 0.5)
     assert _globals.constant(np.uint8(7)) == ("np", "uint8", 7)
+    assert _globals.constant(np.float64(1.5)) == ("np", "float64", 1.5)  # not a weak float
     assert _globals.constant(np.bool_(True)) == ("np", "bool", True)
     assert _globals.constant((1, (2.0, np.int16(3)))) == (
         "tuple",
@@ -120,6 +121,7 @@ def test_module_constants_are_frozen(make_module):
         SCALE = 0.5
         ON = True
         EPS = np.float32(0.1)
+        STRONG = np.float64(0.1)
         SHAPE = (2, 3, 4.5)
 
         @njit
@@ -131,6 +133,10 @@ def test_module_constants_are_frozen(make_module):
         @njit
         def typed(a):
             return a[0] * EPS
+
+        @njit
+        def strong(a):
+            return a[0] * STRONG
         """
     )
     assert module.constants(1.0) == 1.0 * 3 + 0.5 + 6 + 4.5
@@ -141,6 +147,9 @@ def test_module_constants_are_frozen(make_module):
     result = module.typed(np.ones(2, dtype=np.float32))
     assert result == np.float32(0.1)  # f32 * f32 stays f32: EPS kept its dtype
     assert module.typed.signatures == [("float32[::1]",)]
+    # np.float64 is a strong f64 (NEP 50): f32 * np.float64 -> f64
+    b = np.full(1, 3.0, dtype=np.float32)
+    assert module.strong(b) == 3.0 * 0.1 != np.float32(3.0) * np.float32(0.1)
 
 
 def test_recompile_reads_the_globals_again(make_module):
