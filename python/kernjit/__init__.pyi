@@ -28,7 +28,19 @@ from ._kernjit import get_num_threads as get_num_threads
 from ._kernjit import set_num_threads as set_num_threads
 
 __version__: str
-__all__: List[str]
+__all__ = [
+    "njit",
+    "jit",
+    "prange",
+    "set_num_threads",
+    "get_num_threads",
+    "get_max_threads",
+    "CompileError",
+    "TypingError",
+    "Dispatcher",
+    "load",
+    "__version__",
+]
 
 TypingError = CompileError
 
@@ -84,8 +96,10 @@ class Dispatcher(Generic[_P, _R]):
     @overload
     def inspect_clif(self, signature: _Signature) -> str: ...
     def stats(self) -> Dict[str, Union[int, float]]: ...
-    def interpret(self, *args: _P.args, **kwargs: _P.kwargs) -> _R: ...
+    def interpret(self, *args: Any) -> _R: ...
     def recompile(self) -> None: ...
+    def __copy__(self) -> Dispatcher[_P, _R]: ...
+    def __deepcopy__(self, memo: Any) -> Dispatcher[_P, _R]: ...
 
 @overload
 def njit(

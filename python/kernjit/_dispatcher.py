@@ -7,7 +7,7 @@ import os
 import sys
 import threading
 import types
-from typing import Any, Dict, List, Optional, TextIO, Tuple
+from typing import Any, Callable, Dict, List, Optional, TextIO, Tuple
 
 from . import _kernjit
 from . import _signature
@@ -77,27 +77,38 @@ class Dispatcher(_kernjit.Dispatcher):
     * ``recompile()``: resolve the globals again and recompile.
     """
 
-    _func: Optional[types.FunctionType] = None  # the decorated function
-    _source: Any = None  # its FunctionSource, or the CompileError getting it
-    _units: Optional[List[Unit]] = None  # the program's sources, once frozen
-    _eager: Optional[List[Tuple[str, Optional[str]]]] = None
-    _options: Dict[str, Any] = _DEFAULT_OPTIONS
-    _def_name: str = ""
-    _rebuilt: Any = None  # py_func recreated from the units (lazily)
-    _uuid: Optional[str] = None
+    # Set by _new for every instance.
+    _func: Optional[Callable[..., Any]]  # the decorated function
+    _source: Any  # its FunctionSource, or the CompileError getting it
+    _units: Optional[List[Unit]]  # the program's sources, once frozen
+    _eager: Optional[List[Tuple[str, Optional[str]]]]
+    _options: Dict[str, Any]
+    _def_name: str
+    _rebuilt: Any  # py_func recreated from the units (lazily)
+    _uuid: Optional[str]
+    _lock: Any
+    __name__: str
+    __qualname__: str
 
     # ---- construction ------------------------------------------------------
 
     @classmethod
     def _new(cls, name: str) -> "Dispatcher":
-        self = cls.__new__(cls, name)
+        self = cls.__new__(cls, name)  # type: ignore[call-arg]
         self._lock = threading.RLock()
         self._def_name = name
+        self._func = None
+        self._source = None
+        self._units = None
+        self._eager = None
+        self._options = _DEFAULT_OPTIONS
+        self._rebuilt = None
+        self._uuid = None
         return self
 
     @classmethod
     def _from_function(
-        cls, func: types.FunctionType, options: Dict[str, Any], signatures: Any = None
+        cls, func: Callable[..., Any], options: Dict[str, Any], signatures: Any = None
     ) -> "Dispatcher":
         eager = _signature.parse_many(signatures) if signatures is not None else None
         source: Any
@@ -211,7 +222,7 @@ class Dispatcher(_kernjit.Dispatcher):
     # ---- Numba's attributes ------------------------------------------------
 
     @property
-    def py_func(self) -> Optional[types.FunctionType]:
+    def py_func(self) -> Optional[Callable[..., Any]]:
         """The Python function. For a kernel unpickled in another process
         or loaded from a .kern file: a plain function made from its source
         text (frozen constants as its globals, the kernels it calls as plain
@@ -277,6 +288,7 @@ class Dispatcher(_kernjit.Dispatcher):
         out = sys.stdout if file is None else file
         for text in self._selected(signature):
             program = self._program()
+            assert program is not None
             label = "(" + ", ".join(_signature.numba_args(text)) + ")"
             print(f"{self._def_name} {label}", file=out)
             print("-" * 80, file=out)

@@ -136,7 +136,7 @@ def free_names(node: ast.FunctionDef) -> List[str]:
     return [name for name in names.loads if name not in local]
 
 
-def resolve(func: types.FunctionType, name: str) -> Any:
+def resolve(func: Any, name: str) -> Any:
     """What ``name`` is bound to for ``func``: its closure cell, else its
     module's global; `_MISSING` for builtins and names bound nowhere."""
     code = func.__code__
@@ -236,7 +236,7 @@ def member_of(value: Any) -> Optional[Tuple[str, str]]:
         module = _module(module_name)
         if module is None:  # a value cannot come from a module never imported
             continue
-        if isinstance(own_name, str):
+        if isinstance(own_name, str) and own_name:
             try:
                 if getattr(module, own_name, _MISSING) is value:
                     return (module_name, own_name)
@@ -246,13 +246,13 @@ def member_of(value: Any) -> Optional[Tuple[str, str]]:
         size, index = _member_index.get(module_name, (-1, {}))
         if size != len(namespace):
             index = {}
-            for attr, member in list(namespace.items()):
-                if not attr.startswith("_"):
-                    index.setdefault(id(member), attr)
+            for name, member in list(namespace.items()):
+                if not name.startswith("_"):
+                    index.setdefault(id(member), name)
             _member_index[module_name] = (len(namespace), index)
-        attr = index.get(id(value))
-        if attr is not None and namespace.get(attr) is value:
-            return (module_name, attr)
+        found = index.get(id(value))
+        if found is not None and namespace.get(found) is value:
+            return (module_name, found)
     return None
 
 
@@ -329,7 +329,7 @@ class ProgramBuilder:
         self.units.append((names, segment))
         return True
 
-    def add_function(self, func: types.FunctionType, source: Optional[FunctionSource] = None) -> str:
+    def add_function(self, func: Any, source: Optional[FunctionSource] = None) -> str:
         """Adds a Python function (and, recursively, the kernels it calls);
         returns the name its def gives it."""
         known = self._by_function.get(id(func))
@@ -364,7 +364,7 @@ class ProgramBuilder:
         return [segment for _, segment in self.units]
 
 
-def collect(func: types.FunctionType, source: Optional[FunctionSource] = None) -> Tuple[str, List[Unit]]:
+def collect(func: Any, source: Optional[FunctionSource] = None) -> Tuple[str, List[Unit]]:
     """The program of one kernel: (its def name, its units)."""
     builder = ProgramBuilder()
     name = builder.add_function(func, source)

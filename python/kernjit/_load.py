@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import types
-from typing import Union
+from typing import Any, List, Tuple, Union
 
 from . import _kernjit
 
@@ -12,7 +12,7 @@ __all__ = ["load"]
 
 
 def _leading_comment(text: str) -> str:
-    lines = []
+    lines: List[str] = []
     for line in text.splitlines():
         stripped = line.strip()
         if not stripped.startswith("#"):
@@ -46,7 +46,9 @@ def load(path: Union[str, "os.PathLike[str]"], *, boundscheck: bool = True) -> t
     stem = os.path.splitext(os.path.basename(name))[0]
     module = types.ModuleType(stem, _leading_comment(text) or None)
     module.__file__ = os.path.abspath(name)
-    units = [(tuple(kernels), (name, text, 1, 0, {}))]
+    units: List[Tuple[Tuple[str, ...], Tuple[str, str, int, int, Any]]] = [
+        (tuple(kernels), (name, text, 1, 0, {}))
+    ]
     for kernel in kernels:
         dispatcher = Dispatcher._from_units(
             kernel, units, {"boundscheck": check}, module=stem, program=program

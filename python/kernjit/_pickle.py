@@ -106,7 +106,7 @@ def _numba_module() -> types.ModuleType:
     def __getattr__(name: str) -> Any:
         return getattr(importlib.import_module("numba"), name)
 
-    module.__getattr__ = __getattr__  # type: ignore[attr-defined]
+    setattr(module, "__getattr__", __getattr__)  # PEP 562
     return module
 
 

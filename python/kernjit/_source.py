@@ -13,7 +13,7 @@ import ast
 import inspect
 import linecache
 import types
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from ._errors import CompileError
 
@@ -36,7 +36,7 @@ def _describe(func: object) -> str:
     return repr(name)
 
 
-def function_source(func: types.FunctionType) -> FunctionSource:
+def function_source(func: Any) -> FunctionSource:
     """The source of a plain Python function as kern text (CompileError if
     it has none, or is a lambda or a coroutine)."""
     code = getattr(func, "__code__", None)
@@ -69,7 +69,7 @@ def function_source(func: types.FunctionType) -> FunctionSource:
     )
 
 
-def _source_lines(func: types.FunctionType) -> "tuple[list[str], int]":
+def _source_lines(func: Any) -> "tuple[list[str], int]":
     """The lines of the function's block and the line it starts at, as
     ``inspect.getsourcelines`` gives them, without its first-call cost
     (``inspect.getmodule`` maps every loaded module's file)."""
