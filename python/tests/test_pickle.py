@@ -249,3 +249,35 @@ def test_pickle_a_kernel_without_source_fails_clearly():
     exec("def made(x):\n    return x\n", namespace)
     with pytest.raises(kernjit.CompileError, match="cannot get the source"):
         pickle.dumps(njit(namespace["made"]))
+
+
+def test_kernel_from_a_notebook_cell_ships(tmp_path, run_python):
+    # IPython compiles each cell under a made-up file name and registers its
+    # text in linecache (mtime None), as simulated here.
+    import linecache
+
+    cell = "import numpy as np\nfrom kernjit import njit\nBIAS = 0.5\n\n@njit\ndef biased(a):\n    return a[1] + BIAS\n"
+    filename = "<ipython-input-7-0123456789ab>"
+    linecache.cache[filename] = (len(cell), None, cell.splitlines(True), filename)
+    namespace = {"__name__": "__main__"}
+    exec(compile(cell, filename, "exec"), namespace)
+    biased = namespace["biased"]
+    assert biased(np.arange(3.0)) == 1.5
+    with pytest.raises(IndexError, match="ipython-input-7-0123456789ab>:7"):
+        biased(np.arange(1.0))
+    path = tmp_path / "cell.pkl"
+    path.write_bytes(pickle.dumps(biased))
+    done = run_python(
+        """
+        import pickle, sys
+        import numpy as np
+        biased = pickle.loads(open(sys.argv[1], "rb").read())
+        print(biased(np.arange(3.0)))
+        try:
+            biased(np.arange(1.0))
+        except IndexError as error:
+            print("ipython-input-7-0123456789ab>:7" in str(error))
+        """,
+        path,
+    )
+    assert done.stdout.split() == ["1.5", "True"]
