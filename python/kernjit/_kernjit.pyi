@@ -151,7 +151,7 @@ class Dispatcher:
     def __call__(self, *args: Any) -> Any: ...
 
 
-def set_num_threads(n: int) -> None:
+def set_num_threads(threads: int) -> None:
     """Threads for later prange loops, 1 <= n <= get_max_threads()
     (ValueError otherwise)."""
 
