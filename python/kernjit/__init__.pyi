@@ -105,7 +105,7 @@ class Dispatcher(Generic[_P, _R]):
 def njit(
     signature_or_function: Callable[_P, _R],
     *,
-    parallel: Union[bool, Dict[str, bool]] = True,
+    parallel: Union[bool, Dict[str, bool]] = False,
     boundscheck: Optional[bool] = None,
     fastmath: _FastMath = False,
     cache: bool = False,
@@ -118,7 +118,7 @@ def njit(
 def njit(
     signature_or_function: Optional[_Signatures] = None,
     *,
-    parallel: Union[bool, Dict[str, bool]] = True,
+    parallel: Union[bool, Dict[str, bool]] = False,
     boundscheck: Optional[bool] = None,
     fastmath: _FastMath = False,
     cache: bool = False,
@@ -131,7 +131,7 @@ def njit(
 def jit(
     signature_or_function: Callable[_P, _R],
     *,
-    parallel: Union[bool, Dict[str, bool]] = True,
+    parallel: Union[bool, Dict[str, bool]] = False,
     boundscheck: Optional[bool] = None,
     fastmath: _FastMath = False,
     cache: bool = False,
@@ -144,7 +144,7 @@ def jit(
 def jit(
     signature_or_function: Optional[_Signatures] = None,
     *,
-    parallel: Union[bool, Dict[str, bool]] = True,
+    parallel: Union[bool, Dict[str, bool]] = False,
     boundscheck: Optional[bool] = None,
     fastmath: _FastMath = False,
     cache: bool = False,

@@ -13,7 +13,7 @@ class prange:
 
     In a kernel, ``for i in prange(n)`` splits the iterations between
     threads (see `set_num_threads`) when the kernel was decorated with
-    ``parallel=True`` (the default) and runs them in order otherwise; kernjit
+    ``parallel=True`` and runs them in order otherwise (as Numba); kernjit
     checks that the iterations do not race and makes reductions
     deterministic. Called from plain Python, ``prange(...)`` is just
     ``range(...)`` (as Numba's)."""
@@ -24,8 +24,8 @@ class prange:
 
 # The options Numba users pass, with what they do here.
 OPTIONS = {
-    "parallel": "True (default): prange loops use the threads of set_num_threads; False: "
-    "they run serially, with the same results",
+    "parallel": "False (default, as Numba): prange loops run serially; True: they use the "
+    "threads of set_num_threads, with the same results",
     "boundscheck": "True or None (default): every index is checked (IndexError naming "
     "the array, axis, index and extent); False: unchecked, as Numba's default",
     "fastmath": "accepted; results stay IEEE-exact (no reassociation)",
@@ -55,7 +55,7 @@ def validate_options(options: Dict[str, Any]) -> Dict[str, Any]:
             f"njit() got an unexpected keyword argument {unknown[0]!r}; kernjit accepts "
             + ", ".join(OPTIONS)
         )
-    parallel = options.get("parallel", True)
+    parallel = options.get("parallel", False)
     if isinstance(parallel, dict):  # Numba's {'comprehension': False, ...}
         parallel = any(parallel.values()) if parallel else True
     _check_bool("parallel", parallel)
@@ -130,9 +130,10 @@ def njit(signature_or_function: Any = None, **options: Any) -> Any:
 
     Options (all keyword-only; any other keyword is a TypeError):
 
-    * ``parallel=True`` (default): ``prange`` loops run on
-      ``get_num_threads()`` threads; ``parallel=False`` runs them serially,
-      with the same results (kernjit's reductions are deterministic).
+    * ``parallel=False`` (default, as in Numba): ``prange`` loops run
+      serially; ``parallel=True`` runs them on ``get_num_threads()``
+      threads, with the same results (kernjit's reductions are
+      deterministic, whatever the thread count).
     * ``boundscheck=True`` (default, unlike Numba; ``None`` means True): every
       index is checked and an out-of-bounds one raises IndexError naming the
       array, axis, index and extent; ``False`` drops the checks.

@@ -18,7 +18,7 @@ from ._source import FunctionSource, function_source
 __all__ = ["Dispatcher", "disable_jit"]
 
 _DEFAULT_OPTIONS: Dict[str, Any] = {
-    "parallel": True,
+    "parallel": False,
     "boundscheck": True,
     "fastmath": False,
     "cache": False,

@@ -177,7 +177,9 @@ def test_parallel_false_gives_the_same_results():
         return s
 
     a = np.random.default_rng(0).standard_normal(100_000)
-    assert njit(parallel=False)(total)(a) == njit(total)(a) == njit(total).interpret(a)
+    serial = njit(total)  # parallel=False is the default, as in Numba
+    assert serial.targetoptions["parallel"] is False
+    assert njit(parallel=True)(total)(a) == serial(a) == serial.interpret(a)
 
 
 def test_boundscheck_default_on():
