@@ -682,6 +682,25 @@ pub fn call_graph(program: &Program) -> Vec<Vec<usize>> {
         .collect()
 }
 
+/// Whether every run of `program` is brief: straight-line code with no
+/// loop, no call between kernels and no array made, so that its time is
+/// bounded by a few math routines whatever the arguments. Hosts may run
+/// such a program without giving up a lock they hold (the Python binding
+/// keeps the GIL for it: releasing and retaking it would cost more than
+/// the run).
+pub fn runs_briefly(program: &Program) -> bool {
+    program.functions.iter().all(|function| {
+        let looping = any_stmt(&function.body, &mut |stmt| {
+            matches!(stmt.kind, StmtKind::While { .. } | StmtKind::ForRange { .. })
+        });
+        let mut heavy = false;
+        for_each_expr(&function.body, &mut |expr| {
+            heavy |= matches!(expr.kind, ExprKind::Call { .. } | ExprKind::NewArray { .. } | ExprKind::Arange { .. });
+        });
+        !looping && !heavy
+    })
+}
+
 /// Whether `pred` holds for some statement of `block`, nested ones included.
 pub fn any_stmt(block: &[Stmt], pred: &mut impl FnMut(&Stmt) -> bool) -> bool {
     block.iter().any(|stmt| {
@@ -897,5 +916,44 @@ mod tests {
         assert_eq!(min_trips("        while x[i] > 1.0:\n            x[i] = x[i] / 2.0\n"), 2);
         assert_eq!(min_trips("        for k in range(100):\n            x[i] += 1.0\n"), 2);
         assert_eq!(min_trips("        for k in range(i):\n            x[i] += 1.0\n"), 2);
+    }
+
+    #[test]
+    fn brief_programs_are_straight_line_without_calls_or_arrays() {
+        let source = "\
+def add(a, b):
+    return math.sqrt(a * a + b * b) if a > b else a // 2
+
+def pick(x, i):
+    return x[i] + x.shape[0]
+
+def looping(n):
+    s = 0
+    for i in range(n):
+        s += i
+    return s
+
+def waiting(n):
+    while n > 1:
+        n = n // 2
+    return n
+
+def calls(a, b):
+    return add(a, b)
+
+def makes(n):
+    return np.zeros(n)[0]
+";
+        let module = crate::Module::parse("t.kern", source.as_bytes()).unwrap();
+        let brief = |kernel: &str, args: &[&str]| {
+            let types: Vec<Type> = args.iter().map(|t| parse_type(t).unwrap()).collect();
+            runs_briefly(&module.specialise(kernel, &types).unwrap())
+        };
+        assert!(brief("add", &["f64", "f64"]));
+        assert!(brief("pick", &["f64[:]", "i64"]));
+        assert!(!brief("looping", &["i64"]));
+        assert!(!brief("waiting", &["i64"]));
+        assert!(!brief("calls", &["f64", "f64"]));
+        assert!(!brief("makes", &["i64"]));
     }
 }

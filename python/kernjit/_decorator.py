@@ -30,7 +30,8 @@ OPTIONS = {
     "the array, axis, index and extent); False: unchecked, as Numba's default",
     "fastmath": "accepted; results stay IEEE-exact (no reassociation)",
     "cache": "accepted; nothing to cache on disk when a compile takes a millisecond",
-    "nogil": "accepted; the GIL is always released while compiling and running",
+    "nogil": "accepted; the GIL is always released while compiling and running (a "
+    "straight-line kernel, which runs in nanoseconds, keeps it)",
     "nopython": "accepted; kernels are always nopython (there is no object mode)",
     "error_model": "'python' or 'numpy', accepted; integer division by zero always raises "
     "ZeroDivisionError, floats follow IEEE",
@@ -142,7 +143,8 @@ def njit(signature_or_function: Any = None, **options: Any) -> Any:
     * ``cache``: accepted; nothing to cache when a compile takes a
       millisecond (and a pickled kernel ships its source).
     * ``nogil``: accepted; the GIL is always released while a kernel
-      compiles and runs.
+      compiles and runs (but for a straight-line kernel, no loop, call or
+      array made, which runs in nanoseconds).
     * ``nopython``: accepted; kernels are always nopython.
     * ``error_model`` (``'python'`` or ``'numpy'``) and ``inline``
       (``'never'``, ``'always'`` or a function): accepted, no effect.

@@ -38,6 +38,8 @@ pub struct CompiledProgram {
     assumes_layout: bool,
     /// The entry kernel's parameter names, for messages.
     param_names: Vec<String>,
+    /// Whether every run is brief (`tir::runs_briefly`).
+    brief: bool,
     /// Per parameter: whether the program may store into the array it holds.
     written_params: Vec<bool>,
     /// Per parameter: the layout the code assumes (`Layout::Any` for scalars).
@@ -87,6 +89,7 @@ impl CompiledProgram {
             params,
             param_names: entry.params.iter().map(|p| entry.local(*p).name.clone()).collect(),
             written_params: written_params(program),
+            brief: tir::runs_briefly(program),
             recursive: lowered.recursive,
             threads: options.threads.map_or(0, |threads| threads.max(1) as u64),
             ret: entry.ret.clone(),
@@ -112,6 +115,13 @@ impl CompiledProgram {
     /// The layout the code assumes for each parameter ([`Layout::Any`] if none).
     pub fn layouts(&self) -> &[Layout] {
         &self.layouts
+    }
+
+    /// Whether every run of the program is brief: straight-line code with
+    /// no loop, no call between kernels and no array made
+    /// (`tir::runs_briefly`).
+    pub fn runs_briefly(&self) -> bool {
+        self.brief
     }
 
     /// The entry kernel's return type.
