@@ -6,7 +6,8 @@
 #   KERNJIT_VENV=DIR bash tests/run_all.sh   # another venv than ./.venv
 #
 # It makes a local venv (./.venv) with NumPy (the independent oracle of the
-# kernels/ files), pytest, cloudpickle, joblib and Numba (mixed-code tests),
+# kernels/ files), pytest, cloudpickle, joblib, Numba (mixed-code tests),
+# Ray 2.60 (tests on a real local cluster) and tqdm (the Ray examples),
 # builds and installs the Python package from ./python as a release wheel
 # (`pip install ./python`, as a user would), then runs `cargo test
 # --release` and the Python tests.
@@ -22,8 +23,8 @@ py="$(cd "$venv" && pwd)/bin/python"
 pip_quiet=(--quiet --disable-pip-version-check)
 
 echo "== Python test dependencies"
-"$py" -m pip install "${pip_quiet[@]}" numpy pytest cloudpickle joblib numba
-"$py" -c "import numpy, numba; print('numpy', numpy.__version__, '· numba', numba.__version__)"
+"$py" -m pip install "${pip_quiet[@]}" numpy pytest cloudpickle joblib numba "ray==2.60.0" tqdm
+"$py" -c "import numpy, numba, ray; print('numpy', numpy.__version__, '· numba', numba.__version__, '· ray', ray.__version__)"
 
 # The Rust tests run every kernels/ file under CPython + NumPy too: the
 # venv's python3 comes first on PATH, and a missing NumPy is a failure.
