@@ -701,6 +701,18 @@ pub fn runs_briefly(program: &Program) -> bool {
     })
 }
 
+/// Whether some function of `program` has a `prange` loop that may run on
+/// the thread pool (one not nested in another `prange`). Only such programs
+/// read the thread count (`pool::default_threads`), so hosts that compute
+/// it per call (the Python binding) do it for these only.
+pub fn has_parallel_loop(program: &Program) -> bool {
+    program.functions.iter().any(|function| {
+        any_stmt(&function.body, &mut |stmt| {
+            matches!(&stmt.kind, StmtKind::ForRange { parallel: Some(parallel), .. } if parallel.runs_in_parallel())
+        })
+    })
+}
+
 /// Whether `pred` holds for some statement of `block`, nested ones included.
 pub fn any_stmt(block: &[Stmt], pred: &mut impl FnMut(&Stmt) -> bool) -> bool {
     block.iter().any(|stmt| {
@@ -955,5 +967,32 @@ def makes(n):
         assert!(!brief("waiting", &["i64"]));
         assert!(!brief("calls", &["f64", "f64"]));
         assert!(!brief("makes", &["i64"]));
+    }
+
+    #[test]
+    fn parallel_loops_are_found_in_callees_too() {
+        let source = "\
+def serial(x):
+    for i in range(x.shape[0]):
+        x[i] += 1.0
+
+def direct(x):
+    for i in prange(x.shape[0]):
+        x[i] += 1.0
+
+def helper(x):
+    for j in prange(x.shape[0]):
+        x[j] += 1.0
+
+def caller(x):
+    for i in range(3):
+        helper(x)
+";
+        let module = crate::Module::parse("t.kern", source.as_bytes()).unwrap();
+        let parallel =
+            |kernel: &str| has_parallel_loop(&module.specialise(kernel, &[parse_type("f64[:]").unwrap()]).unwrap());
+        assert!(!parallel("serial"));
+        assert!(parallel("direct"));
+        assert!(parallel("caller"));
     }
 }

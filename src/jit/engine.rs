@@ -40,6 +40,8 @@ pub struct CompiledProgram {
     param_names: Vec<String>,
     /// Whether every run is brief (`tir::runs_briefly`).
     brief: bool,
+    /// Whether some `prange` loop may run on the pool (`tir::has_parallel_loop`).
+    parallel: bool,
     /// Per parameter: whether the program may store into the array it holds.
     written_params: Vec<bool>,
     /// Per parameter: the layout the code assumes (`Layout::Any` for scalars).
@@ -90,6 +92,7 @@ impl CompiledProgram {
             param_names: entry.params.iter().map(|p| entry.local(*p).name.clone()).collect(),
             written_params: written_params(program),
             brief: tir::runs_briefly(program),
+            parallel: tir::has_parallel_loop(program),
             recursive: lowered.recursive,
             threads: options.threads.map_or(0, |threads| threads.max(1) as u64),
             ret: entry.ret.clone(),
@@ -122,6 +125,15 @@ impl CompiledProgram {
     /// (`tir::runs_briefly`).
     pub fn runs_briefly(&self) -> bool {
         self.brief
+    }
+
+    /// Whether a call may run a `prange` loop on the process default thread
+    /// count (`pool::default_threads`): the program has a loop that may run
+    /// in parallel and was compiled without a fixed `Options::threads`.
+    /// Hosts that choose the count per call (`pool::AmbientThreads`) need
+    /// to for these programs only.
+    pub fn takes_default_threads(&self) -> bool {
+        self.parallel && self.threads == 0
     }
 
     /// The entry kernel's return type.

@@ -36,6 +36,15 @@
 //!
 //! Nested use runs serially: a thread already running a chunk (a worker, or
 //! a caller inside its own region) runs any inner region's blocks itself.
+//!
+//! # How many threads
+//!
+//! A program compiled with `Options::threads` uses that many. Others use
+//! [`default_threads`]: [`set_default_threads`] if called, else the calling
+//! thread's [`AmbientThreads`] (a host's per-call count: the Python binding
+//! reads `os.environ` on each call, since Ray sets `OMP_NUM_THREADS` per
+//! task in reused workers), else [`configured_threads`], read once from the
+//! environment (`KERNJIT_NUM_THREADS`, `OMP_NUM_THREADS`, every core).
 
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -69,52 +78,127 @@ thread_local! {
     static IN_REGION: Cell<bool> = const { Cell::new(false) };
     /// For worker threads: the lowest address their stack may reach.
     static STACK_END: Cell<Option<usize>> = const { Cell::new(None) };
+    /// The count an [`AmbientThreads`] guard set on this thread (0: none).
+    static AMBIENT: Cell<usize> = const { Cell::new(0) };
 }
 
-/// The thread count used when the host does not choose one: the count
-/// [`set_default_threads`] set, else [`configured_threads`].
+/// The thread count of `prange` loops whose program has no fixed
+/// `Options::threads`: the count [`set_default_threads`] set, else the
+/// calling thread's ambient count ([`AmbientThreads`], which a host sets
+/// around a call), else [`configured_threads`].
 pub fn default_threads() -> usize {
-    match THREADS_OVERRIDE.load(SeqCst) {
-        0 => configured_threads(),
-        threads => threads,
+    choose_threads(THREADS_OVERRIDE.load(SeqCst), AMBIENT.with(Cell::get), configured_threads)
+}
+
+/// [`default_threads`]' precedence (0: not set).
+fn choose_threads(overridden: usize, ambient: usize, configured: impl FnOnce() -> usize) -> usize {
+    match (overridden, ambient) {
+        (0, 0) => configured(),
+        (0, ambient) => ambient,
+        (overridden, _) => overridden,
     }
 }
 
 /// Set by [`set_default_threads`] (0: not set).
 static THREADS_OVERRIDE: AtomicUsize = AtomicUsize::new(0);
 
+/// The count [`set_default_threads`] set, if any.
+pub fn threads_override() -> Option<usize> {
+    match THREADS_OVERRIDE.load(SeqCst) {
+        0 => None,
+        threads => Some(threads),
+    }
+}
+
 /// The thread count the environment configures: `KERNJIT_NUM_THREADS`, else
 /// `OMP_NUM_THREADS` (so kernjit inside Ray or MPI does not oversubscribe),
-/// else every core. Read once per process; unparsable or zero values are
-/// skipped.
+/// else every core ([`threads_from_env`]). Read once per process, from the
+/// C environment; hosts whose environment changes while they run (a Ray
+/// worker, which sets `OMP_NUM_THREADS` per task) read theirs per call and
+/// hand the count over with [`AmbientThreads`].
 pub fn configured_threads() -> usize {
     static CONFIGURED: OnceLock<usize> = OnceLock::new();
     *CONFIGURED.get_or_init(|| {
-        let from_env = |name: &str| {
-            std::env::var(name).ok().and_then(|value| {
-                // OMP_NUM_THREADS may list one count per nesting level: "4,2".
-                let first = value.split(',').next().unwrap_or("").trim().to_string();
-                first.parse::<usize>().ok().filter(|&n| n > 0)
-            })
-        };
-        let threads = from_env("KERNJIT_NUM_THREADS")
-            .or_else(|| from_env("OMP_NUM_THREADS"))
-            .unwrap_or_else(|| std::thread::available_parallelism().map(usize::from).unwrap_or(1));
-        threads.clamp(1, MAX_THREADS)
+        let kernjit = std::env::var("KERNJIT_NUM_THREADS").ok();
+        let omp = std::env::var("OMP_NUM_THREADS").ok();
+        threads_from_env(kernjit.as_deref(), omp.as_deref())
     })
+}
+
+/// The thread count for these values of `KERNJIT_NUM_THREADS` and
+/// `OMP_NUM_THREADS` (`None`: unset): the first that is a count, else
+/// [`all_cores`]; at most [`MAX_THREADS`]. Unparsable or zero values are
+/// skipped; `OMP_NUM_THREADS` may list one count per nesting level (`4,2`),
+/// of which the first counts.
+pub fn threads_from_env(kernjit: Option<&str>, omp: Option<&str>) -> usize {
+    kernjit
+        .and_then(parse_thread_count)
+        .or_else(|| omp.and_then(parse_thread_count))
+        .unwrap_or_else(all_cores)
+        .clamp(1, MAX_THREADS)
+}
+
+/// A thread count as an environment variable writes it: `4`, ` 4 `, `4,2`.
+pub fn parse_thread_count(value: &str) -> Option<usize> {
+    value.split(',').next().unwrap_or("").trim().parse::<usize>().ok().filter(|&n| n > 0)
+}
+
+/// The cores this process may run on (read once: the call costs
+/// microseconds).
+pub fn all_cores() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map(usize::from).unwrap_or(1))
 }
 
 /// Sets the process-wide default thread count of later `prange` loops (as
 /// Numba's `set_num_threads`): `threads` must be between 1 and
-/// [`configured_threads`]. Programs compiled with a fixed
+/// [`configured_threads`]. It takes precedence over the environment and
+/// over [`AmbientThreads`]; programs compiled with a fixed
 /// `Options::threads` keep theirs.
 pub fn set_default_threads(threads: usize) -> Result<(), String> {
-    let most = configured_threads();
+    set_default_threads_within(threads, configured_threads())
+}
+
+/// [`set_default_threads`] with another bound than [`configured_threads`]
+/// (a host that reads its environment per call passes what it reads now).
+pub fn set_default_threads_within(threads: usize, most: usize) -> Result<(), String> {
     if threads == 0 || threads > most {
         return Err(format!("the number of threads must be between 1 and {most}, got {threads}"));
     }
     THREADS_OVERRIDE.store(threads, SeqCst);
     Ok(())
+}
+
+/// The calling thread's default thread count for `prange` loops while this
+/// guard lives, in place of [`configured_threads`] (below
+/// [`set_default_threads`] in precedence). A host whose configuration
+/// changes while the process runs sets it around each call: the Python
+/// binding reads `os.environ` (Ray sets `OMP_NUM_THREADS` per task) and
+/// enters the count before running a program with a parallel loop. Only
+/// the thread that enters a parallel loop reads it (pool workers run any
+/// nested loop serially), so nothing is shared between threads. Dropping
+/// the guard restores the previous count.
+#[must_use = "the count applies while the guard lives"]
+pub struct AmbientThreads {
+    previous: usize,
+    /// Thread-bound: dropped on the thread that entered it.
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl AmbientThreads {
+    /// Makes `threads` (clamped to `1..=MAX_THREADS`) this thread's count.
+    #[inline]
+    pub fn enter(threads: usize) -> AmbientThreads {
+        let previous = AMBIENT.with(|ambient| ambient.replace(threads.clamp(1, MAX_THREADS)));
+        AmbientThreads { previous, _not_send: std::marker::PhantomData }
+    }
+}
+
+impl Drop for AmbientThreads {
+    #[inline]
+    fn drop(&mut self) {
+        AMBIENT.with(|ambient| ambient.set(self.previous));
+    }
 }
 
 /// The lowest stack address code on this thread may use, if this is a pool
@@ -489,6 +573,57 @@ mod tests {
                 });
             }
         });
+    }
+
+    #[test]
+    fn thread_counts_from_the_environment() {
+        assert_eq!(parse_thread_count("4"), Some(4));
+        assert_eq!(parse_thread_count(" 3 "), Some(3));
+        assert_eq!(parse_thread_count("4,2"), Some(4));
+        for skipped in ["", "0", "-1", "two", ",2", "1.5"] {
+            assert_eq!(parse_thread_count(skipped), None, "{skipped:?}");
+        }
+        assert_eq!(threads_from_env(Some("3"), Some("2")), 3, "KERNJIT_NUM_THREADS first");
+        assert_eq!(threads_from_env(None, Some("2")), 2);
+        assert_eq!(threads_from_env(Some("0"), Some("2")), 2, "a zero is skipped");
+        assert_eq!(threads_from_env(Some("x"), Some("y")), all_cores());
+        assert_eq!(threads_from_env(None, None), all_cores());
+        assert_eq!(threads_from_env(Some("100000"), None), MAX_THREADS);
+    }
+
+    #[test]
+    fn set_num_threads_then_ambient_then_configured() {
+        let configured = || 7;
+        assert_eq!(choose_threads(0, 0, configured), 7);
+        assert_eq!(choose_threads(0, 2, configured), 2);
+        assert_eq!(choose_threads(3, 2, configured), 3);
+        assert_eq!(choose_threads(3, 0, configured), 3);
+        assert!(set_default_threads_within(0, 4).is_err());
+        assert!(set_default_threads_within(5, 4).is_err());
+    }
+
+    #[test]
+    fn ambient_threads_are_the_calling_threads_and_nest() {
+        // No test sets the process-wide override, so the ambient count shows.
+        let outside = default_threads();
+        assert_eq!(outside, configured_threads());
+        {
+            let _two = AmbientThreads::enter(2);
+            assert_eq!(default_threads(), 2);
+            {
+                let _one = AmbientThreads::enter(1);
+                assert_eq!(default_threads(), 1);
+                // Another thread does not see it.
+                assert_eq!(std::thread::spawn(default_threads).join().unwrap(), outside);
+            }
+            assert_eq!(default_threads(), 2);
+            let _huge = AmbientThreads::enter(usize::MAX);
+            assert_eq!(default_threads(), MAX_THREADS);
+        }
+        assert_eq!(default_threads(), outside);
+        // A zero means one thread, not "unset".
+        let _zero = AmbientThreads::enter(0);
+        assert_eq!(default_threads(), 1);
     }
 
     #[test]
