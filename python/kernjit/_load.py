@@ -50,8 +50,10 @@ def load(path: Union[str, "os.PathLike[str]"], *, boundscheck: bool = True) -> t
         (tuple(kernels), (name, text, 1, 0, {}))
     ]
     for kernel in kernels:
+        # parallel=True: a .kern file's prange loops run in parallel, here
+        # and in a process the kernel is pickled to (Ray workers).
         dispatcher = Dispatcher._from_units(
-            kernel, units, {"boundscheck": check}, module=stem, program=program
+            kernel, units, {"boundscheck": check, "parallel": True}, module=stem, program=program
         )
         setattr(module, kernel, dispatcher)
     module.__all__ = kernels  # type: ignore[attr-defined]

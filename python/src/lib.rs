@@ -18,34 +18,40 @@
 //!   a copy, and results converted back to Python;
 //! - `sources.rs`: the Python layer's segments and globals as
 //!   `kernjit::Source`s;
-//! - `errors.rs`: kernjit's errors as Python exceptions.
+//! - `errors.rs`: kernjit's errors as Python exceptions;
+//! - `threads.rs`: the thread count of parallel loops, read per call from
+//!   `os.environ` (Ray sets `OMP_NUM_THREADS` per task).
 
 mod args;
 mod dispatcher;
 mod errors;
 mod program;
 mod sources;
+mod threads;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-/// Threads for later `prange` loops, `1 <= n <= get_max_threads()`.
+/// Threads for later `prange` loops, `1 <= n <= get_max_threads()`, for the
+/// whole process: it takes precedence over the environment.
 #[pyfunction]
-fn set_num_threads(threads: i64) -> PyResult<()> {
+fn set_num_threads(py: Python<'_>, threads: i64) -> PyResult<()> {
     let threads = usize::try_from(threads).unwrap_or(0);
-    kernjit::jit::pool::set_default_threads(threads).map_err(PyValueError::new_err)
+    kernjit::jit::pool::set_default_threads_within(threads, threads::from_environ(py)).map_err(PyValueError::new_err)
 }
 
-/// The thread count of later `prange` loops.
+/// The thread count a `prange` loop started now uses: `set_num_threads`'s,
+/// else `get_max_threads()`.
 #[pyfunction]
-fn get_num_threads() -> usize {
-    kernjit::jit::pool::default_threads()
+fn get_num_threads(py: Python<'_>) -> usize {
+    threads::current(py)
 }
 
-/// `KERNJIT_NUM_THREADS`, else `OMP_NUM_THREADS`, else the number of cores.
+/// `KERNJIT_NUM_THREADS`, else `OMP_NUM_THREADS`, else the number of cores,
+/// as `os.environ` says now.
 #[pyfunction]
-fn get_max_threads() -> usize {
-    kernjit::jit::pool::configured_threads()
+fn get_max_threads(py: Python<'_>) -> usize {
+    threads::from_environ(py)
 }
 
 #[pymodule]

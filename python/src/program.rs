@@ -16,6 +16,7 @@
 use crate::args::{self, Arg, Rejected};
 use crate::errors::{to_py_err, CompileError};
 use crate::sources;
+use crate::threads;
 use kernjit::jit::engine::CompiledProgram;
 use kernjit::types::{parse_signature, promote};
 use kernjit::{Error, Layout, Module, Options, RuntimeError, ScalarType, Signature, Type, Value};
@@ -304,8 +305,9 @@ impl Target {
 
     fn read_only_error(&self, index: usize) -> PyErr {
         PyValueError::new_err(format!(
-            "{} is a read-only array (flags.writeable is False) but `{}` may write to it; pass a writable copy \
-             (arr.copy())",
+            "{} is a read-only array (flags.writeable is False) but `{}` may write to it: write outputs to an \
+             array you allocate (np.empty_like(a)), or pass a writable copy (a.copy()); arrays from Ray's object \
+             store (task arguments, ray.get) are read-only",
             self.argument_name(index),
             self.kernel
         ))
@@ -406,7 +408,8 @@ impl Target {
 }
 
 /// Runs `plan`'s program on encoded `slots` with the GIL released (kept
-/// for a brief one, see `CompiledProgram::runs_briefly`).
+/// for a brief one, see `CompiledProgram::runs_briefly`), its parallel
+/// loops on the threads `threads::enter` reads.
 #[inline(always)]
 pub fn execute(py: Python<'_>, core: &Core, plan: &Plan, slots: &[u64]) -> PyResult<Py<PyAny>> {
     let compiled = &*plan.compiled;
@@ -422,6 +425,9 @@ pub fn execute(py: Python<'_>, core: &Core, plan: &Plan, slots: &[u64]) -> PyRes
     // write. As with any extension that releases the GIL, a Python thread
     // writing the same array during the call races with it: that is the
     // caller's to avoid.
+    // A parallel loop runs on the threads `os.environ` asks for now (Ray
+    // sets them per task); read for such programs only.
+    let _threads = if compiled.takes_default_threads() { threads::enter(py) } else { None };
     if plan.scalar_result {
         // A brief program (straight-line, no loop, call or allocation) runs
         // in nanoseconds: releasing and retaking the GIL would cost 20-35 ns
