@@ -154,10 +154,14 @@ class Dispatcher:
 
 
 def set_num_threads(threads: int) -> None:
-    """Threads for later prange loops, 1 <= n <= get_max_threads()
-    (ValueError otherwise)."""
+    """Threads for later prange loops in the whole process, over the
+    environment's; 1 <= n <= get_max_threads() (ValueError otherwise)."""
 
-def get_num_threads() -> int: ...
+def get_num_threads() -> int:
+    """The threads a prange loop started now uses: set_num_threads's count,
+    else get_max_threads()."""
 
 def get_max_threads() -> int:
-    """KERNJIT_NUM_THREADS, else OMP_NUM_THREADS, else the number of cores."""
+    """KERNJIT_NUM_THREADS, else OMP_NUM_THREADS, else the number of cores,
+    as os.environ says now (kernels with parallel loops read it at every
+    call: Ray sets OMP_NUM_THREADS per task)."""
