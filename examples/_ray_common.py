@@ -124,24 +124,26 @@ def worker_info(report: Dict[str, Any]) -> str:
 
 def print_workers(reports: Sequence[Dict[str, Any]]) -> None:
     """One line per worker process: its tasks, items, the first call of the
-    kernel there (compile + run) and the compile part of it."""
+    kernel there (compile + run) and the compile part of it, time in its
+    tasks and in the kernel."""
     workers: Dict[Any, Dict[str, Any]] = {}
     for r in reports:
         key = (r["node"], r["pid"])
         w = workers.setdefault(
             key,
-            {"host": r["host"], "tasks": 0, "items": 0, "busy": 0.0, "first": None, "compile": None},
+            {"host": r["host"], "tasks": 0, "items": 0, "busy": 0.0, "kernel": 0.0, "first": None, "compile": None},
         )
         w["tasks"] += 1
         w["items"] += r["items"]
         w["busy"] += r["task_s"]
+        w["kernel"] += r["kernel_s"]
         if r["first_call_s"] is not None:
             w["first"] = r["first_call_s"]
             w["compile"] = r["compile_s"]
     print("per worker (first call = the call that compiled the kernel in that process, compile + run):")
     print(
         f"  {'node':<10} {'host':<16} {'pid':>8} {'tasks':>6} {'items':>7} "
-        f"{'first call':>11} {'compile':>9} {'busy':>9}"
+        f"{'first call':>11} {'compile':>9} {'in tasks':>9} {'in kernel':>9}"
     )
     firsts = []
     for (node, pid), w in sorted(workers.items(), key=lambda kv: (kv[0][0], kv[0][1])):
@@ -151,7 +153,7 @@ def print_workers(reports: Sequence[Dict[str, Any]]) -> None:
             firsts.append(w["first"])
         print(
             f"  {node[:10]:<10} {w['host'][:16]:<16} {pid:>8} {w['tasks']:>6} {w['items']:>7} "
-            f"{first:>11} {comp:>9} {ms(w['busy']):>9}"
+            f"{first:>11} {comp:>9} {ms(w['busy']):>9} {ms(w['kernel']):>9}"
         )
     nodes = len({node for node, _ in workers})
     if firsts:
@@ -162,7 +164,7 @@ def print_workers(reports: Sequence[Dict[str, Any]]) -> None:
 
 
 def ms(seconds: float) -> str:
-    return f"{seconds * 1e3:.1f} ms" if seconds < 10 else f"{seconds:.1f} s"
+    return f"{seconds * 1e3:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 
 def rate(count: float, seconds: float, unit: str) -> str:

@@ -198,7 +198,7 @@ def main(argv=None) -> int:
     print("\n== summary: ray_contrast ==")
     common.print_timing("positions", npos, "positions", local_s, ray_s)
     common.print_workers([r for _, r in results])
-    print("contrast curve (classical ADI, matched filter):")
+    print("contrast curve (classical ADI, matched filter; throughput = recovered / injected flux):")
     print(f"  {'sep px':>7} {'sep FWHM':>9} {'throughput':>11} {'noise':>10} {'S/N':>7} {'5-sigma contrast':>17}")
     fwhm = 2.3548 * args.sigma
     for sep, throughput, noise, snr, contrast in contrast_table(seps, remote, args, flux, star_flux):
