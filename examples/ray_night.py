@@ -14,8 +14,12 @@ of many CCD frames with the kernels of kernels/calibrate.kern.
    the kernels: median_combine (bias, darks), master_flat (bias-subtracted
    mean, normalised to 1).
 3. The science frames are calibrated in batches, one Ray task per batch
-   (calibrate_stack): inputs through ray.put (read-only on the workers, read
-   in place), outputs in an array each task allocates.
+   (calibrate_stack). With --io driver (the default) the driver reads the
+   frames and hands them over with ray.put (read-only on the workers, read
+   in place); each task returns the calibrated stack it allocated. With
+   --io tasks each task reads its frames from the work directory itself
+   (which every node must then see: shared storage), writes the calibrated
+   frames there with --save, and returns their SHA-256 digests.
 4. The same batches run in this process first (the reference, no Ray); the
    Ray results must be the same bits. Exit code 1 if they are not.
 """
@@ -23,6 +27,7 @@ of many CCD frames with the kernels of kernels/calibrate.kern.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import shutil
 import socket
@@ -80,6 +85,21 @@ def calibrate_batch(frames, bias, dark, flat, exptime):
         "task_s": time.perf_counter() - t_task,
     }
     return out, report
+
+
+def calibrate_files(paths, bias, dark, flat, exptime, outdir, keep):
+    """--io tasks: reads one batch of raw frames from `paths`, calibrates
+    them (calibrate_batch) and writes them into `outdir` (unless None);
+    returns (the SHA-256 of each calibrated frame, the stack if `keep`,
+    the report)."""
+    t_task = time.perf_counter()
+    stack, report = calibrate_batch(read_stack(paths), bias, dark, flat, exptime)
+    digests = [hashlib.sha256(frame.tobytes()).hexdigest() for frame in stack]
+    if outdir is not None:
+        for path, frame in zip(paths, stack):
+            write_frame(Path(outdir) / Path(path).name, frame, "SCIENCE", exptime)
+    report["task_s"] = time.perf_counter() - t_task
+    return digests, (stack if keep else None), report
 
 
 # ----------------------------------------------------------------------------
@@ -196,6 +216,13 @@ def main(argv=None) -> int:
         "--workdir", default=None, help="where the raw (and --save'd) frames go (default: a temp dir, removed)"
     )
     parser.add_argument("--save", action="store_true", help="write the calibrated frames to WORKDIR/calibrated/")
+    parser.add_argument(
+        "--io",
+        choices=("driver", "tasks"),
+        default="driver",
+        help="who reads the raw frames: the driver (then ray.put; default) or each task "
+        "(WORKDIR must then be on storage every node sees)",
+    )
     common.add_common_arguments(parser)
     args = parser.parse_args(argv)
     common.apply_quick(args, {"frames": 8, "size": 128, "batch": 2, "nbias": 3, "ndark": 3, "nflat": 3}, parser)
@@ -243,60 +270,81 @@ def run(args, workdir: Path) -> int:
     flat_level = master_flat(flat_frames, master_bias, flat_norm)
     print(f"masters: bias, dark, flat (level {flat_level:.0f} counts) in {time.perf_counter() - t:.2f} s")
 
-    # The science frames, read once, in batches.
     batches = [paths["science"][i : i + args.batch] for i in range(0, args.frames, args.batch)]
-    t = time.perf_counter()
-    raw_batches = [read_stack(b) for b in batches]
-    print(
-        f"read {args.frames} science frames in {time.perf_counter() - t:.2f} s; "
-        f"{len(batches)} batches of <= {args.batch}"
-    )
+    sizes = [len(b) for b in batches]
+    masters = (master_bias, dark_rate, flat_norm)
+    outdir = workdir / "calibrated"
+    if args.save:
+        outdir.mkdir(exist_ok=True)
+    if args.io == "driver":
+        t = time.perf_counter()
+        raw_batches = [read_stack(b) for b in batches]
+        print(
+            f"read {args.frames} science frames in {time.perf_counter() - t:.2f} s; "
+            f"{len(batches)} batches of <= {args.batch}"
+        )
+    else:
+        print(f"{len(batches)} batches of <= {args.batch} frames, each read by its task")
 
     # Reference: this process, no Ray, the same function per batch.
     t = time.perf_counter()
-    local = [calibrate_batch(raw, master_bias, dark_rate, flat_norm, args.exptime) for raw in raw_batches]
+    if args.io == "driver":
+        local = [calibrate_batch(raw, *masters, args.exptime)[0] for raw in raw_batches]
+    else:
+        local_files = [calibrate_files(b, *masters, args.exptime, None, True) for b in batches]
+        local = [stack for _, stack, _ in local_files]
     local_s = time.perf_counter() - t
     print(f"local: {local_s:.2f} s ({common.threads_note()})")
 
     with common.ray_session(args) as ray:
-        task = ray.remote(num_cpus=1)(calibrate_batch)
         t = time.perf_counter()
-        masters = [ray.put(a) for a in (master_bias, dark_rate, flat_norm)]
-        batch_refs = [ray.put(raw) for raw in raw_batches]
-        put_s = time.perf_counter() - t
-        refs = [task.remote(ref, *masters, args.exptime) for ref in batch_refs]
-        results = common.wait_all(
-            ray, refs, "calibrate", "frame", [raw.shape[0] for raw in raw_batches], not args.no_progress
-        )
+        master_refs = [ray.put(a) for a in masters]
+        if args.io == "driver":
+            task = ray.remote(num_cpus=1)(calibrate_batch)
+            batch_refs = [ray.put(raw) for raw in raw_batches]
+            put_s = time.perf_counter() - t
+            refs = [task.remote(ref, *master_refs, args.exptime) for ref in batch_refs]
+        else:
+            task = ray.remote(num_cpus=1)(calibrate_files)
+            put_s = time.perf_counter() - t
+            save_to = str(outdir) if args.save else None
+            refs = [task.remote(b, *master_refs, args.exptime, save_to, False) for b in batches]
+        results = common.wait_all(ray, refs, "calibrate", "frame", sizes, not args.no_progress)
         ray_s = time.perf_counter() - t
 
-    # Compare, and save if asked.
-    mismatched = [i for i, ((a, _), (b, _)) in enumerate(zip(local, results)) if not common.same_bits(a, b)]
-    if args.save:
-        outdir = workdir / "calibrated"
-        outdir.mkdir(exist_ok=True)
-        for batch, (stack, _) in zip(batches, results):
-            for path, frame in zip(batch, stack):
-                write_frame(outdir / path.name, frame, "SCIENCE", args.exptime)
-    first_raw = raw_batches[0][0].astype(np.float64)
-    first_cal = results[0][0][0]
+    # Compare (every bit), and save if asked.
+    if args.io == "driver":
+        mismatched = [i for i, (a, (b, _)) in enumerate(zip(local, results)) if not common.same_bits(a, b)]
+        if args.save:
+            for batch, (stack, _) in zip(batches, results):
+                for path, frame in zip(batch, stack):
+                    write_frame(outdir / path.name, frame, "SCIENCE", args.exptime)
+    else:
+        mismatched = [i for i, ((a, _, _), (b, _, _)) in enumerate(zip(local_files, results)) if a != b]
+    reports = [r[-1] for r in results]
+    first_raw = read_frame(batches[0][0]).astype(np.float64)
+    first_cal = local[0][0]
 
     print("\n== summary: ray_night ==")
-    common.print_timing("calibrate", args.frames, "frames", local_s, ray_s, f"  incl. {put_s:.2f} s of ray.put")
+    common.print_timing(
+        "calibrate", args.frames, "frames", local_s, ray_s,
+        f"  incl. {put_s:.2f} s of ray.put" + ("" if args.io == "driver" else ", reads in the tasks"),
+    )
     pixels = args.frames * h * w
     print(f"  {pixels / ray_s / 1e6:.1f} Mpixel/s on Ray, {pixels / local_s / 1e6:.1f} Mpixel/s local")
-    common.print_workers([r for _, r in results])
+    common.print_workers(reports)
     print(
         f"calibration: sky {np.median(first_cal):.0f} counts (expected {sky * args.exptime:.0f}); "
         f"sky flatness over 16x16 blocks {100 * block_flatness(first_raw):.2f}% raw -> "
         f"{100 * block_flatness(first_cal):.2f}% calibrated (frame 0)"
     )
     if args.save:
-        print(f"calibrated frames in {workdir / 'calibrated'}")
+        print(f"calibrated frames in {outdir}")
     if mismatched:
         print(f"results: Ray DIFFERS from local in batches {mismatched}")
         return 1
-    print(f"results: Ray == local, bit for bit ({args.frames} calibrated frames)")
+    how = "calibrated frames" if args.io == "driver" else "SHA-256 digests of the calibrated frames"
+    print(f"results: Ray == local, bit for bit ({args.frames} {how})")
     return 0
 
 
