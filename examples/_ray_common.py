@@ -169,8 +169,8 @@ def ms(seconds: float) -> str:
 
 def rate(count: float, seconds: float, unit: str) -> str:
     r = count / seconds
-    for scale, prefix in ((1e9, "G"), (1e6, "M"), (1e4, "k")):
-        if r >= scale:
+    for threshold, scale, prefix in ((1e9, 1e9, "G"), (1e6, 1e6, "M"), (1e4, 1e3, "k")):
+        if r >= threshold:
             return f"{r / scale:.2f} {prefix} {unit}/s"
     return f"{r:.1f} {unit}/s"
 
