@@ -364,3 +364,36 @@ def shifted_rows_failing(m, out, k):
         }
     }
 }
+
+#[test]
+fn programs_say_whether_a_call_takes_the_default_thread_count() {
+    // Hosts that choose the count per call (the Python binding reads
+    // os.environ) need to for these programs only.
+    let module = parse(
+        "def par(x):\n    for i in prange(x.shape[0]):\n        x[i] += 1.0\n\n\
+         def ser(x):\n    for i in range(x.shape[0]):\n        x[i] += 1.0\n\n\
+         def calls_par(x):\n    par(x)\n",
+    );
+    let args = [kernjit::types::parse_type("f64[:]").unwrap()];
+    let takes = |module: &Module, kernel: &str| {
+        module.compiled(kernel, &args, &[kernjit::Layout::Any]).unwrap().takes_default_threads()
+    };
+    assert!(takes(&module, "par"));
+    assert!(takes(&module, "calls_par"));
+    assert!(!takes(&module, "ser"));
+    let fixed = module.clone().with_options(Options { threads: Some(2), ..Options::default() });
+    assert!(!takes(&fixed, "par"), "a fixed Options::threads wins");
+}
+
+#[test]
+fn an_ambient_thread_count_gives_the_same_results() {
+    let module = parse(REDUCTIONS);
+    let x = spread(300_000, 11);
+    let expected = module.interpret("stats", &mut [array_value(&x)]).unwrap();
+    for threads in [1, 2, 3] {
+        let _ambient = kernjit::jit::pool::AmbientThreads::enter(threads);
+        assert_eq!(kernjit::jit::pool::default_threads(), threads);
+        let result = module.kernel("stats").unwrap().call((x.view(),)).unwrap();
+        assert_eq!(outcome(Ok(result), &[]), outcome(Ok(expected.clone()), &[]), "{threads} threads");
+    }
+}
