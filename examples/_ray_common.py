@@ -97,7 +97,7 @@ def wait_all(ray: Any, refs: Sequence[Any], desc: str, unit: str, sizes: Sequenc
     total = int(sum(sizes))
     bar = None
     if progress and _tqdm is not None:
-        bar = _tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True)
+        bar = _tqdm(total=total, desc=desc, unit=unit, unit_scale=total >= 10000, file=sys.stderr, dynamic_ncols=True)
     done_items = 0
     try:
         while pending:
