@@ -2,9 +2,11 @@
 ray_contrast.py, ray_orbits.py): command-line flags, starting or joining a
 Ray cluster, waiting for tasks behind a progress bar, and the summary.
 
-Nothing here runs on a worker: the task functions live in each example's
-``__main__`` and ship by value with the kernels they call (a worker needs
-only NumPy and kernjit installed, not this directory).
+The task functions live in each example's ``__main__`` and ship by value
+with the kernels they call (a worker needs only NumPy and kernjit
+installed, not this directory). The one helper they call here,
+`timed_call`, ships by value too: `ray_session` registers this module with
+Ray's cloudpickle, so workers never import it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import socket
 import sys
 import time
 from pathlib import Path
@@ -25,6 +28,37 @@ try:
     from tqdm import tqdm as _tqdm
 except ImportError:  # a plain-text progress line instead
     _tqdm = None
+
+
+# The compile phases of a kernel's stats() (seconds each).
+PHASES = ("parse", "infer", "lower", "cranelift", "finalize")
+
+
+def timed_call(kernel: Any, *args: Any) -> "tuple[Any, Dict[str, Any]]":
+    """Calls `kernel(*args)` in a task; returns its result and a report:
+    the worker's pid, node and host, the kernel's time, and on the call that
+    compiled the kernel in this process (its first) that call's time and
+    the compile part of it. Runs on the workers."""
+    before = kernel.stats()
+    start = time.perf_counter()
+    result = kernel(*args)
+    kernel_s = time.perf_counter() - start
+    first_call_s = compile_s = None
+    if before["misses"] == 0:  # this call compiled it: the first in this process
+        after = kernel.stats()
+        first_call_s = kernel_s
+        compile_s = sum(after[p] - before[p] for p in PHASES)
+    ray = sys.modules.get("ray")
+    node = ray.get_runtime_context().get_node_id() if ray and ray.is_initialized() else "local"
+    report = {
+        "pid": os.getpid(),
+        "node": node,
+        "host": socket.gethostname(),
+        "first_call_s": first_call_s,
+        "compile_s": compile_s,
+        "kernel_s": kernel_s,
+    }
+    return result, report
 
 
 def make_parser(doc: str) -> argparse.ArgumentParser:
@@ -68,6 +102,9 @@ def ray_session(args: argparse.Namespace) -> Iterator[Any]:
     out whatever happens. Yields the ray module."""
     import ray
 
+    # Tasks call `timed_call`: ship this module by value, as the examples'
+    # __main__ is (workers cannot import it).
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     start = time.perf_counter()
     if args.address:
         ray.init(address=args.address, logging_level="WARNING")

@@ -32,8 +32,6 @@ code 1 if not).
 from __future__ import annotations
 
 import argparse
-import os
-import socket
 import sys
 import time
 from pathlib import Path
@@ -48,7 +46,6 @@ import kernjit  # noqa: E402
 planets = kernjit.load(common.KERNELS / "planets.kern")
 adi_contrast = planets.adi_contrast  # ships by value with the kernels it calls
 
-PHASES = ("parse", "infer", "lower", "cranelift", "finalize")
 
 
 # ----------------------------------------------------------------------------
@@ -60,27 +57,9 @@ def contrast_batch(cube, parang, xc, yc, radii, thetas, flux, sigma, radius):
     (n, 3) array of adi_contrast and a report (pid, node and, on the call
     that compiled the kernel in this process, that call's time)."""
     t_task = time.perf_counter()
-    before = adi_contrast.stats()
-    t0 = time.perf_counter()
-    out = adi_contrast(cube, parang, xc, yc, radii, thetas, flux, sigma, radius)
-    kernel_s = time.perf_counter() - t0
-    first_call_s = compile_s = None
-    if before["misses"] == 0:  # this call compiled it: the first in this process
-        after = adi_contrast.stats()
-        first_call_s = kernel_s
-        compile_s = sum(after[p] - before[p] for p in PHASES)
-    ray = sys.modules.get("ray")
-    node = ray.get_runtime_context().get_node_id() if ray and ray.is_initialized() else "local"
-    report = {
-        "pid": os.getpid(),
-        "node": node,
-        "host": socket.gethostname(),
-        "items": radii.shape[0],
-        "first_call_s": first_call_s,
-        "compile_s": compile_s,
-        "kernel_s": kernel_s,
-        "task_s": time.perf_counter() - t_task,
-    }
+    out, report = common.timed_call(adi_contrast, cube, parang, xc, yc, radii, thetas, flux, sigma, radius)
+    report["items"] = radii.shape[0]
+    report["task_s"] = time.perf_counter() - t_task
     return out, report
 
 

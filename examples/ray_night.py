@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -50,7 +48,6 @@ calibrate_stack = calibrate.calibrate_stack
 median_combine = calibrate.median_combine
 master_flat = calibrate.master_flat
 
-PHASES = ("parse", "infer", "lower", "cranelift", "finalize")
 
 
 # ----------------------------------------------------------------------------
@@ -63,27 +60,9 @@ def calibrate_batch(frames, bias, dark, flat, exptime):
     call that compiled the kernel in this process, that call's time."""
     t_task = time.perf_counter()
     out = np.empty(frames.shape, dtype=np.float32)
-    before = calibrate_stack.stats()
-    t0 = time.perf_counter()
-    calibrate_stack(frames, bias, dark, flat, exptime, out)
-    kernel_s = time.perf_counter() - t0
-    first_call_s = compile_s = None
-    if before["misses"] == 0:  # this call compiled it: the first in this process
-        after = calibrate_stack.stats()
-        first_call_s = kernel_s
-        compile_s = sum(after[p] - before[p] for p in PHASES)
-    ray = sys.modules.get("ray")
-    node = ray.get_runtime_context().get_node_id() if ray and ray.is_initialized() else "local"
-    report = {
-        "pid": os.getpid(),
-        "node": node,
-        "host": socket.gethostname(),
-        "items": frames.shape[0],
-        "first_call_s": first_call_s,
-        "compile_s": compile_s,
-        "kernel_s": kernel_s,
-        "task_s": time.perf_counter() - t_task,
-    }
+    _, report = common.timed_call(calibrate_stack, frames, bias, dark, flat, exptime, out)
+    report["items"] = frames.shape[0]
+    report["task_s"] = time.perf_counter() - t_task
     return out, report
 
 

@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import socket
 import sys
 import time
 from pathlib import Path
@@ -42,7 +40,6 @@ kepler = kernjit.load(common.KERNELS / "kepler.kern")
 rv_chi2_grid = kepler.rv_chi2_grid  # ships by value with the kernels it calls
 rv_model = kepler.rv_model
 
-PHASES = ("parse", "infer", "lower", "cranelift", "finalize")
 TOL, MAXITER = 1e-12, 50
 
 # The injected orbit.
@@ -61,27 +58,9 @@ def fit_block(t, rv, err, periods, eccs, omegas, phases, t0):
     t_task = time.perf_counter()
     shape = (periods.shape[0], eccs.shape[0], phases.shape[0] * omegas.shape[0])
     chi2, kfit, gfit = np.empty(shape), np.empty(shape), np.empty(shape)
-    before = rv_chi2_grid.stats()
-    t1 = time.perf_counter()
-    rv_chi2_grid(t, rv, err, periods, eccs, omegas, phases, t0, TOL, MAXITER, chi2, kfit, gfit)
-    kernel_s = time.perf_counter() - t1
-    first_call_s = compile_s = None
-    if before["misses"] == 0:  # this call compiled it: the first in this process
-        after = rv_chi2_grid.stats()
-        first_call_s = kernel_s
-        compile_s = sum(after[p] - before[p] for p in PHASES)
-    ray = sys.modules.get("ray")
-    node = ray.get_runtime_context().get_node_id() if ray and ray.is_initialized() else "local"
-    report = {
-        "pid": os.getpid(),
-        "node": node,
-        "host": socket.gethostname(),
-        "items": int(np.prod(shape)),
-        "first_call_s": first_call_s,
-        "compile_s": compile_s,
-        "kernel_s": kernel_s,
-        "task_s": time.perf_counter() - t_task,
-    }
+    _, report = common.timed_call(rv_chi2_grid, t, rv, err, periods, eccs, omegas, phases, t0, TOL, MAXITER, chi2, kfit, gfit)
+    report["items"] = int(np.prod(shape))
+    report["task_s"] = time.perf_counter() - t_task
     return (chi2, kfit, gfit), report
 
 
