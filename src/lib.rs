@@ -130,16 +130,7 @@ impl Module {
             return Err(Error::Compile { file, diagnostics: vec![diagnostic] });
         }
         let parsed = parser::parse(&file);
-        if !parsed.diagnostics.is_empty() {
-            return Err(Error::Compile { file, diagnostics: parsed.diagnostics });
-        }
-        Ok(Module {
-            file,
-            ast: Arc::new(parsed.module),
-            options: Options::default(),
-            cache: Arc::default(),
-            parse_time: started.elapsed(),
-        })
+        Module::from_parsed(file, parsed, started)
     }
 
     /// Parses a program made of functions taken from host files (the Python
@@ -174,6 +165,12 @@ impl Module {
                 parsed.diagnostics.extend(globals::resolve(function, globals));
             }
         }
+        Module::from_parsed(file, parsed, started)
+    }
+
+    /// The module of a parsed file, or its syntax errors (`started`: when
+    /// parsing began, for [`Module::stats`]).
+    fn from_parsed(file: Arc<SourceFile>, parsed: parser::Parsed, started: Instant) -> Result<Module, Error> {
         if !parsed.diagnostics.is_empty() {
             return Err(Error::Compile { file, diagnostics: parsed.diagnostics });
         }
