@@ -415,6 +415,16 @@ def machine():
     return "%s, %d cores; Python %s, NumPy %s" % (model, os.cpu_count() or 0, platform.python_version(), np.__version__)
 
 
+def command_line(script):
+    """How this run was started, for a report's header: the interpreter
+    (relative when inside the working directory), `script` relative to it,
+    and the arguments."""
+    executable = sys.executable
+    if os.path.abspath(executable).startswith(os.getcwd() + os.sep):
+        executable = os.path.relpath(executable)
+    return shlex.join([executable, os.path.relpath(os.path.abspath(script))] + sys.argv[1:])
+
+
 def load_average():
     try:
         return "%.2f %.2f %.2f" % os.getloadavg()
@@ -552,11 +562,8 @@ def main():
     repeat = args.repeat or (3 if args.quick else 5)
     seconds = args.time if args.time is not None else (0.2 if args.quick else 1.0)
 
-    executable = sys.executable
-    if os.path.abspath(executable).startswith(os.getcwd() + os.sep):
-        executable = os.path.relpath(executable)
     report = {
-        "command": shlex.join([executable, os.path.relpath(os.path.abspath(__file__))] + sys.argv[1:]),
+        "command": command_line(__file__),
         "machine": machine(),
         "load_start": load_average(),
         "quick": args.quick,

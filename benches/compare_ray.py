@@ -96,7 +96,6 @@ import importlib.util
 import json
 import math
 import os
-import shlex
 import statistics
 import sys
 import tempfile
@@ -753,11 +752,8 @@ def main():
 
     import ray
 
-    executable = sys.executable
-    if os.path.abspath(executable).startswith(os.getcwd() + os.sep):
-        executable = os.path.relpath(executable)
     report = {
-        "command": shlex.join([executable, os.path.relpath(os.path.abspath(__file__))] + sys.argv[1:]),
+        "command": compare_python.command_line(__file__),
         "machine": machine(),
         "ray": ray.__version__,
         "load_start": load_average(),
